@@ -1,0 +1,103 @@
+#include "engine/cli.h"
+
+#include "engine/commands.h"
+#include "engine/device.h"
+#include "engine/errors.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace modelgate::engine {
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"modelgate: validates TorchScript models before they ship.\n"
+               "Runs FGSM/PGD attacks, noise/blur sweeps and activation fingerprints, writes a JSON\n"
+               "report, and exits with a code a scheduler or CI gate can act on.",
+               "modelgate"};
+  app.require_subcommand(0, 1);
+  app.set_version_flag("--version", [] { return version_text(); }, "Print the versions of modelgate, LibTorch and CUDA/cuDNN");
+  bool quiet = false;
+  app.add_flag("-q,--quiet", quiet, "Print no progress lines on stderr");
+  app.footer(
+      "Exit codes of validate: 0 pass, 1 review, 2 block, 3 invalid input or config (nothing\n"
+      "evaluated), 4 failure during the run. compare: 0 identical/equivalent, 1 derived,\n"
+      "2 unrelated, 3 invalid input. Run 'modelgate SUBCOMMAND --help' for details.");
+
+  ValidateArgs va;
+  auto* validate = app.add_subcommand("validate", "Run every manifest of a job file and write the JSON report");
+  validate->add_option("job", va.job, "Job file: multi-document YAML (ValidationJob + seed manifests)")
+      ->required();
+  validate->add_option("--report", va.report, "Write the report to this path instead of a timestamped file in spec.reports.location");
+  validate->add_option("--device", va.device, "auto (GPU if usable, else CPU), cpu or cuda; overrides spec.device")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  validate->add_option("--seed", va.seed, "Seed for noise and PGD random starts; overrides spec.seed");
+  validate->footer("Exit codes: 0 pass, 1 review, 2 block, 3 invalid input or config, 4 failure during the run.");
+
+  FingerprintArgs fa;
+  auto* fp = app.add_subcommand("fingerprint", "Write a model's fingerprint (weight digests, architecture hash, activation statistics)");
+  fp->add_option("model", fa.model, "TorchScript model (.pt)")->required();
+  fp->add_option("--out", fa.out, "Fingerprint file to write (JSON)")->required();
+  fp->add_option("--data", fa.data, "Dataset (.npz/.pt) whose first samples join the probes and fix the input shape");
+  fp->add_option("--probes", fa.probes, "Number of seeded synthetic probes")->check(CLI::Range(1, 100000));
+  fp->add_option("--real", fa.real, "Number of real samples from --data to add to the probes")->check(CLI::Range(0, 100000));
+  fp->add_option("--seed", fa.seed, "Seed of the synthetic probes");
+  fp->add_option("--input-shape", fa.input_shape, "Per-sample input shape C,H,W when neither --data nor the model's metadata gives it")
+      ->delimiter(',');
+  fp->add_option("--device", fa.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+
+  CompareArgs ca;
+  auto* cmp = app.add_subcommand("compare", "Compare a candidate model with a reference fingerprint");
+  cmp->add_option("reference", ca.reference, "Reference fingerprint (JSON from 'modelgate fingerprint')")->required();
+  cmp->add_option("candidate", ca.candidate, "Candidate TorchScript model (.pt)")->required();
+  cmp->add_option("--report", ca.report, "Also write the comparison as JSON to this path");
+  cmp->add_option("--device", ca.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmp->footer("Verdicts: identical (same weights), equivalent (same outputs within float tolerance),\n"
+              "derived (a modified descendant: review), unrelated (block).\n"
+              "Exit codes: 0 identical or equivalent, 1 derived, 2 unrelated, 3 invalid input.");
+
+  InspectArgs ia;
+  auto* inspect = app.add_subcommand("inspect", "List a model's submodules, parameter count and input expectations");
+  inspect->add_option("model", ia.model, "TorchScript model (.pt)")->required();
+  inspect->add_flag("--json", ia.json, "Print JSON instead of text");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "modelgate: error: {}\nRun 'modelgate --help' for usage.\n", e.what());
+    return kInvalidInput;
+  }
+  if (app.get_subcommands().empty()) {
+    std::cout << app.help();
+    return kInvalidInput;
+  }
+
+  const Progress progress = quiet ? Progress([](const std::string&) {})
+                                  : Progress([](const std::string& line) { fmt::print(stderr, "{}\n", line); });
+  try {
+    if (validate->parsed()) return cmd_validate(va, progress);
+    if (fp->parsed()) return cmd_fingerprint(fa, progress);
+    if (cmp->parsed()) return cmd_compare(ca, progress);
+    if (inspect->parsed()) return cmd_inspect(ia);
+  } catch (const std::invalid_argument& e) {  // InputError and component-level user errors
+    fmt::print(stderr, "modelgate: error: {}\n", one_line(e));
+    return kInvalidInput;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "modelgate: error: {}\n", one_line(e));
+    return kRunFailure;
+  } catch (...) {
+    fmt::print(stderr, "modelgate: error: unknown internal failure\n");
+    return kRunFailure;
+  }
+  return kRunFailure;
+}
+
+}  // namespace modelgate::engine

@@ -1,0 +1,206 @@
+#include "engine/commands.h"
+
+#include "engine/config.h"
+#include "engine/dataset.h"
+#include "engine/device.h"
+#include "engine/errors.h"
+#include "engine/model.h"
+#include "engine/report.h"
+#include "engine/runner.h"
+#include "fingerprint/fingerprint.h"
+#include "fingerprint/hashing.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace modelgate::engine {
+namespace fs = std::filesystem;
+namespace {
+
+std::string pct(const nlohmann::json& correct, const nlohmann::json& total) {
+  const auto c = correct.get<int64_t>(), t = total.get<int64_t>();
+  return fmt::format("{:6.2f}%  ({}/{})", t ? 100.0 * c / t : 0.0, c, t);
+}
+
+void print_summary(const nlohmann::json& r, const fs::path& report_path) {
+  fmt::print("modelgate {} · job {} · device {} · seed {} · {} samples from {}\n",
+             r["tool"]["version"].get<std::string>(), r["job"]["name"].get<std::string>(),
+             r["device"].get<std::string>(), r["seed"].get<uint64_t>(),
+             r["dataset"]["samples"].get<int64_t>(), r["dataset"]["path"].get<std::string>());
+  for (const auto& m : r["models"]) {
+    fmt::print("\n{}  ({}, sha256 {}…)\n", m["name"].get<std::string>(), m["path"].get<std::string>(),
+               m["sha256"].get<std::string>().substr(0, 16));
+    fmt::print("  {:<36} {}\n", "clean accuracy", pct(m["clean"]["correct"], m["clean"]["total"]));
+    for (const auto& a : m["adversarial"]) {
+      const auto label = a["attack"] == "fgsm"
+                             ? fmt::format("fgsm   eps={:.4g}", a["epsilon"].get<double>())
+                             : fmt::format("pgd    eps={:.4g} steps={} alpha={:.3g}{}", a["epsilon"].get<double>(),
+                                           a["steps"].get<int64_t>(), a["stepSize"].get<double>(),
+                                           a["randomStart"].get<bool>() ? " rs" : "");
+      fmt::print("  {:<36} {}  {:.2f}s\n", label, pct(a["correct"], a["total"]), a["seconds"].get<double>());
+    }
+    for (const auto& c : m["robustness"]) {
+      const auto label = c["corruption"] == "gaussian_noise"
+                             ? fmt::format("noise  level={:.4g}", c["level"].get<double>())
+                             : fmt::format("blur   {0}x{0} sigma={1:.3g}", c["kernel"].get<int64_t>(), c["sigma"].get<double>());
+      fmt::print("  {:<36} {}  {:.2f}s\n", label, pct(c["correct"], c["total"]), c["seconds"].get<double>());
+    }
+    if (!m["fingerprint"].is_null())
+      fmt::print("  {:<36} root {}…  arch {}…\n", "fingerprint",
+                 m["fingerprint"]["rootSha256"].get<std::string>().substr(0, 12),
+                 m["fingerprint"]["archSha256"].get<std::string>().substr(0, 12));
+    if (m["findings"].empty()) {
+      fmt::print("  findings: none\n");
+    } else {
+      fmt::print("  findings: {}\n", m["findings"].size());
+      for (const auto& f : m["findings"])
+        fmt::print("    [{} → {}] {}: {}\n", f["severity"].get<std::string>(), f["action"].get<std::string>(),
+                   f["check"].get<std::string>(), f["message"].get<std::string>());
+    }
+  }
+  for (const auto& w : r["warnings"]) fmt::print("\nwarning: {}", w.get<std::string>());
+  if (!r["warnings"].empty()) fmt::print("\n");
+  fmt::print("\nverdict: {} (exit {})\nreport: {}\n", r["verdict"].get<std::string>(), r["exitCode"].get<int>(),
+             report_path.string());
+}
+
+// The probe batch a fingerprint specification describes: its synthetic inputs, then its
+// real samples, re-read from the dataset it names (which must not have changed).
+at::Tensor probes_for(const fingerprint::ProbeSpec& spec) {
+  auto probes = fingerprint::synthetic_probes(spec);
+  if (spec.real <= 0) return probes;
+  const auto data = load_dataset(spec.data_path);
+  const auto digest = fingerprint::file_sha256(spec.data_path);
+  if (!spec.data_sha256.empty() && digest != spec.data_sha256)
+    throw InputError(fmt::format("{}: the probe dataset changed since the fingerprint was taken (sha256 {}…, expected {}…)",
+                                 spec.data_path, digest.substr(0, 12), spec.data_sha256.substr(0, 12)));
+  if (data.size() < spec.real)
+    throw InputError(fmt::format("{}: has {} samples, the fingerprint needs {}", spec.data_path, data.size(), spec.real));
+  return at::cat({probes, data.inputs.narrow(0, 0, spec.real)});
+}
+
+fingerprint::Fingerprint fingerprint_model(LoadedModel& model, const fingerprint::ProbeSpec& spec,
+                                           const c10::Device& device) {
+  const auto probes = probes_for(spec).to(device);
+  {
+    at::NoGradGuard no_grad;  // fails early, with the model's own message, on a shape mismatch
+    forward_logits(model.module, probes.narrow(0, 0, std::min<int64_t>(2, probes.size(0))), model.path.string());
+  }
+  auto fp = fingerprint::compute(model.module, probes, spec);
+  fp.model_sha256 = model.sha256;
+  return fp;
+}
+
+}  // namespace
+
+int cmd_validate(const ValidateArgs& args, const Progress& progress) {
+  const auto job = load_job(args.job);
+  for (const auto& w : job.warnings) progress("modelgate: warning: " + w);
+  RunOptions options;
+  options.device = args.device;
+  options.seed = args.seed;
+  options.progress = progress;
+  auto result = run_job(job, options);
+  const fs::path path = args.report.empty() ? timestamped_report_path(job.report_location, job.name)
+                                            : fs::path(args.report);
+  write_atomically(path, result.report.dump(2) + "\n");
+  print_summary(result.report, path);
+  return result.exit_code;
+}
+
+int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress) {
+  const auto device = resolve_device(args.device);
+  auto model = load_model(args.model, device);
+  fingerprint::ProbeSpec spec;
+  spec.seed = args.seed;
+  spec.synthetic = args.probes;
+  if (!args.data.empty()) {
+    const auto data = load_dataset(args.data);
+    spec.input_shape = data.inputs.sizes().slice(1).vec();
+    spec.real = std::min<int64_t>(args.real, data.size());
+    spec.data_path = fs::absolute(args.data).lexically_normal().string();
+    spec.data_sha256 = fingerprint::file_sha256(args.data);
+  } else if (!args.input_shape.empty()) {
+    spec.input_shape = args.input_shape;
+  } else {
+    spec.input_shape = declared_input_shape(model);
+    if (spec.input_shape.empty())
+      throw InputError(args.model + ": the model does not declare its input shape; pass --data or --input-shape C,H,W");
+  }
+  progress(fmt::format("fingerprinting {} on {} probes ({} synthetic, {} real) on {}", args.model,
+                       spec.synthetic + spec.real, spec.synthetic, spec.real, device.str()));
+  const auto fp = fingerprint_model(model, spec, device);
+  write_atomically(args.out, fingerprint::to_json(fp).dump(1) + "\n");
+  fmt::print("fingerprint: {}\n  root   {}\n  arch   {}\n  tensors {}, parameters {}\n  layers {}\n", args.out,
+             fp.root_sha256, fp.arch_sha256, fp.tensors.size(), fp.parameter_count,
+             [&] { std::vector<std::string> n; for (const auto& l : fp.layers) n.push_back(l.name); return fmt::format("{}", fmt::join(n, ", ")); }());
+  return 0;
+}
+
+int cmd_compare(const CompareArgs& args, const Progress& progress) {
+  std::ifstream in(args.reference);
+  if (!in) throw InputError(args.reference + ": reference fingerprint not found or unreadable");
+  std::stringstream text;
+  text << in.rdbuf();
+  const auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw InputError(args.reference + ": not valid JSON");
+  fingerprint::Fingerprint reference;
+  try {
+    reference = fingerprint::from_json(j);
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("{}: not a modelgate fingerprint: {}", args.reference, one_line(e)));
+  }
+  const auto device = resolve_device(args.device);
+  auto model = load_model(args.candidate, device);
+  progress(fmt::format("replaying {} probes of {} on {}", reference.probes.synthetic + reference.probes.real,
+                       args.reference, args.candidate));
+  const auto candidate = fingerprint_model(model, reference.probes, device);
+  const auto cmp = fingerprint::compare(reference, candidate);
+  const auto verdict = fingerprint::to_string(cmp.verdict);
+  const int code = cmp.verdict == fingerprint::Verdict::derived     ? 1
+                   : cmp.verdict == fingerprint::Verdict::unrelated ? 2
+                                                                    : 0;
+  nlohmann::json report{{"verdict", verdict},
+                        {"exitCode", code},
+                        {"tool", {{"name", "modelgate"}, {"version", MODELGATE_VERSION}}},
+                        {"environment", environment()},
+                        {"device", device.str()},
+                        {"reference", {{"path", args.reference}, {"rootSha256", reference.root_sha256},
+                                       {"modelSha256", reference.model_sha256}}},
+                        {"candidate", {{"path", args.candidate}, {"rootSha256", candidate.root_sha256},
+                                       {"modelSha256", candidate.model_sha256}}},
+                        {"comparison", cmp.to_json()},
+                        {"finishedAt", utc_now_iso()}};
+  fmt::print("{}\n", cmp.to_json().dump(2));
+  fmt::print("verdict: {}\n", verdict);
+  if (!args.report.empty()) {
+    write_atomically(args.report, report.dump(2) + "\n");
+    fmt::print("report: {}\n", args.report);
+  }
+  return code;
+}
+
+int cmd_inspect(const InspectArgs& args) {
+  const auto model = load_model(args.model, c10::Device(c10::kCPU));
+  const auto d = describe(model);
+  if (args.json) {
+    fmt::print("{}\n", d.dump(2));
+    return 0;
+  }
+  fmt::print("{}  ({})\n  sha256 {}\n  parameters {}  buffer elements {}\n", args.model, d["type"].get<std::string>(),
+             d["sha256"].get<std::string>(), d["parameterCount"].get<int64_t>(), d["bufferElements"].get<int64_t>());
+  fmt::print("  input: {}\n\nsubmodules:\n", d["input"].dump());
+  for (const auto& s : d["submodules"]) {
+    std::vector<std::string> tensors;
+    for (const auto& t : s["tensors"]) tensors.push_back(fmt::format("{}{}", t["name"].get<std::string>(), t["shape"].dump()));
+    fmt::print("  {:<28} {:<24} {:>9}  {}\n", s["name"].get<std::string>(), s["type"].get<std::string>(),
+               s["parameters"].get<int64_t>(), fmt::join(tensors, " "));
+  }
+  fmt::print("\ncapturable layers (fingerprint taps): {}\n", fmt::join(d["capturableLayers"].get<std::vector<std::string>>(), ", "));
+  return 0;
+}
+
+}  // namespace modelgate::engine

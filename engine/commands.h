@@ -1,0 +1,49 @@
+#pragma once
+// The subcommands behind the CLI. Each returns its exit code and throws InputError (exit 3)
+// or another exception (exit 4); engine/cli.cpp turns those into messages.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace modelgate::engine {
+
+using Progress = std::function<void(const std::string&)>;
+
+struct ValidateArgs {
+  std::string job;
+  std::string report;  ///< empty: timestamped file in the job's report location
+  std::optional<std::string> device;
+  std::optional<uint64_t> seed;
+};
+
+struct FingerprintArgs {
+  std::string model, out, data;
+  int64_t probes = 64;
+  int64_t real = 64;
+  uint64_t seed = 0;
+  std::vector<int64_t> input_shape;
+  std::string device = "auto";
+};
+
+struct CompareArgs {
+  std::string reference, candidate, report;
+  std::string device = "auto";
+};
+
+struct InspectArgs {
+  std::string model;
+  bool json = false;
+};
+
+/// `modelgate validate`: runs the job, prints a summary, writes the report atomically.
+int cmd_validate(const ValidateArgs& args, const Progress& progress);
+/// `modelgate fingerprint`: writes a fingerprint file.
+int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress);
+/// `modelgate compare`: prints the verdict of a candidate against a reference fingerprint.
+int cmd_compare(const CompareArgs& args, const Progress& progress);
+/// `modelgate inspect`: describes a model.
+int cmd_inspect(const InspectArgs& args);
+
+}  // namespace modelgate::engine

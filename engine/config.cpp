@@ -1,0 +1,394 @@
+#include "engine/config.h"
+
+#include "engine/errors.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <set>
+
+namespace modelgate::engine {
+namespace fs = std::filesystem;
+
+std::string to_string(Severity s) {
+  switch (s) {
+    case Severity::critical: return "critical";
+    case Severity::high: return "high";
+    case Severity::medium: return "medium";
+    case Severity::low: return "low";
+  }
+  return "?";
+}
+
+std::string to_string(Action a) {
+  switch (a) {
+    case Action::pass: return "pass";
+    case Action::warn: return "warn";
+    case Action::review: return "review";
+    case Action::block: return "block";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr const char* kApiVersion = "security.nootropic.ai/v1";
+
+// Names one document of the job file in messages: "job.yaml: AdversarialTesting 'adv'".
+struct Doc {
+  const fs::path& file;
+  std::string label;
+  std::vector<std::string>& warnings;
+
+  [[noreturn]] void fail(const YAML::Node& at, const std::string& field,
+                         const std::string& what) const {
+    const auto line = at.Mark().line >= 0 ? fmt::format(":{}", at.Mark().line + 1) : "";
+    throw InputError(fmt::format("{}{}: {}: {}: {}", file.string(), line, label, field, what));
+  }
+
+  // The seed manifests carry schedules; modelgate runs when cron or CI invokes it.
+  void note_schedule(const YAML::Node& spec) const {
+    if (spec["schedule"])
+      warnings.push_back(fmt::format("{}:{}: {}: spec.schedule is not enforced by modelgate; "
+                                     "schedule the job with cron or CI", file.string(),
+                                     spec["schedule"].Mark().line + 1, label));
+  }
+
+  void warn_unknown(const YAML::Node& map, const std::string& path,
+                    const std::set<std::string>& known) const {
+    if (!map.IsMap()) return;
+    for (const auto& kv : map) {
+      const auto key = kv.first.as<std::string>();
+      if (!known.count(key))
+        warnings.push_back(fmt::format("{}:{}: {}: unknown field '{}{}' ignored", file.string(),
+                                       kv.first.Mark().line + 1, label, path, key));
+    }
+  }
+};
+
+std::string scalar_text(const YAML::Node& n) { return n.IsScalar() ? n.Scalar() : "a non-scalar"; }
+
+// Numbers may be written as fractions ("8/255"), the way robustness papers state epsilons.
+double number(const Doc& d, const YAML::Node& n, const std::string& field) {
+  if (!n.IsScalar()) d.fail(n, field, "expected a number");
+  const std::string s = n.Scalar();
+  try {
+    const auto slash = s.find('/');
+    size_t used = 0;
+    double v;
+    if (slash != std::string::npos) {
+      const double num = std::stod(s.substr(0, slash), &used);
+      if (used != slash) throw std::invalid_argument(s);
+      const auto rest = s.substr(slash + 1);
+      const double den = std::stod(rest, &used);
+      if (used != rest.size() || den == 0) throw std::invalid_argument(s);
+      v = num / den;
+    } else {
+      v = std::stod(s, &used);
+      if (used != s.size()) throw std::invalid_argument(s);
+    }
+    if (!std::isfinite(v)) throw std::invalid_argument(s);
+    return v;
+  } catch (const std::exception&) {
+    d.fail(n, field, fmt::format("expected a number, got '{}'", s));
+  }
+}
+
+double number_in(const Doc& d, const YAML::Node& n, const std::string& field, double lo, double hi,
+                 bool lo_open) {
+  const double v = number(d, n, field);
+  if (v > hi || v < lo || (lo_open && v == lo))
+    d.fail(n, field, fmt::format("expected a value in {}{}, {}], got {}", lo_open ? "(" : "[", lo,
+                                 hi, scalar_text(n)));
+  return v;
+}
+
+int64_t integer(const Doc& d, const YAML::Node& n, const std::string& field, int64_t lo) {
+  const double v = number(d, n, field);
+  if (v != std::floor(v) || v < static_cast<double>(lo) || v > 1e9)
+    d.fail(n, field, fmt::format("expected an integer ≥ {}, got {}", lo, scalar_text(n)));
+  return static_cast<int64_t>(v);
+}
+
+bool boolean(const Doc& d, const YAML::Node& n, const std::string& field) {
+  try {
+    return n.as<bool>();
+  } catch (const YAML::Exception&) {
+    d.fail(n, field, fmt::format("expected true or false, got '{}'", scalar_text(n)));
+  }
+}
+
+std::string text(const Doc& d, const YAML::Node& n, const std::string& field) {
+  if (!n.IsScalar()) d.fail(n, field, "expected a string");
+  return n.Scalar();
+}
+
+// A scalar or a list of them, each in (lo, hi].
+std::vector<double> number_list(const Doc& d, const YAML::Node& n, const std::string& field,
+                                double lo, double hi) {
+  std::vector<double> out;
+  if (n.IsSequence()) {
+    if (n.size() == 0) d.fail(n, field, "expected at least one value");
+    for (size_t i = 0; i < n.size(); ++i)
+      out.push_back(number_in(d, n[i], fmt::format("{}[{}]", field, i), lo, hi, true));
+  } else {
+    out.push_back(number_in(d, n, field, lo, hi, true));
+  }
+  return out;
+}
+
+Severity severity(const Doc& d, const YAML::Node& n, const std::string& field) {
+  const auto s = text(d, n, field);
+  if (s == "critical") return Severity::critical;
+  if (s == "high") return Severity::high;
+  if (s == "medium") return Severity::medium;
+  if (s == "low") return Severity::low;
+  d.fail(n, field, fmt::format("expected critical, high, medium or low, got '{}'", s));
+}
+
+Action action(const Doc& d, const YAML::Node& n, const std::string& field) {
+  const auto s = text(d, n, field);
+  if (s == "block") return Action::block;
+  if (s == "review") return Action::review;
+  if (s == "warn") return Action::warn;
+  if (s == "pass" || s == "allow") return Action::pass;
+  d.fail(n, field, fmt::format("expected block, review, warn or pass, got '{}'", s));
+}
+
+// "3x3", "3" or 3 → 3; the kernel must be square and odd.
+int64_t blur_kernel(const Doc& d, const YAML::Node& n, const std::string& field) {
+  const auto s = text(d, n, field);
+  const auto x = s.find_first_of("xX");
+  int64_t k = 0;
+  try {
+    size_t used = 0;
+    const auto first = s.substr(0, x);
+    k = std::stoll(first, &used);
+    if (used != first.size()) throw std::invalid_argument(s);
+    if (x != std::string::npos) {
+      const auto second = s.substr(x + 1);
+      if (std::stoll(second, &used) != k || used != second.size())
+        d.fail(n, field, fmt::format("expected a square kernel such as 3x3, got '{}'", s));
+    }
+  } catch (const std::logic_error&) {
+    d.fail(n, field, fmt::format("expected a kernel size such as 3x3, got '{}'", s));
+  }
+  if (k < 1 || k % 2 == 0 || k > 99)
+    d.fail(n, field, fmt::format("expected an odd kernel size from 1 to 99, got '{}'", s));
+  return k;
+}
+
+YAML::Node require(const Doc& d, const YAML::Node& parent, const std::string& key,
+                   const std::string& path) {
+  YAML::Node n = parent[key];
+  if (!n) d.fail(parent, path + key, "missing");
+  return n;
+}
+
+fs::path resolve(const fs::path& base, const std::string& p) {
+  fs::path path(p);
+  if (!p.empty() && p[0] == '~') {
+    if (const char* home = std::getenv("HOME")) path = fs::path(home) / p.substr(p.size() > 1 ? 2 : 1);
+  }
+  return (path.is_absolute() ? path : base / path).lexically_normal();
+}
+
+void read_validation_job(const Doc& d, const YAML::Node& spec, JobConfig& job,
+                         const fs::path& base) {
+  d.warn_unknown(spec, "spec.", {"models", "dataset", "device", "seed", "reports"});
+  const auto& models = require(d, spec, "models", "spec.");
+  if (!models.IsSequence() || models.size() == 0)
+    d.fail(models, "spec.models", "expected a non-empty list of {name, path}");
+  for (size_t i = 0; i < models.size(); ++i) {
+    const auto f = fmt::format("spec.models[{}].", i);
+    d.warn_unknown(models[i], f, {"name", "path"});
+    ModelEntry m;
+    m.path = resolve(base, text(d, require(d, models[i], "path", f), f + "path"));
+    m.name = models[i]["name"] ? text(d, models[i]["name"], f + "name") : m.path.stem().string();
+    job.models.push_back(m);
+  }
+  const auto& ds = require(d, spec, "dataset", "spec.");
+  d.warn_unknown(ds, "spec.dataset.", {"path", "batchSize"});
+  job.dataset = resolve(base, text(d, require(d, ds, "path", "spec.dataset."), "spec.dataset.path"));
+  if (ds["batchSize"]) job.batch_size = integer(d, ds["batchSize"], "spec.dataset.batchSize", 1);
+  if (spec["device"]) {
+    job.device = text(d, spec["device"], "spec.device");
+    if (job.device != "auto" && job.device != "cpu" && job.device != "cuda")
+      d.fail(spec["device"], "spec.device", "expected auto, cpu or cuda, got '" + job.device + "'");
+  }
+  if (spec["seed"]) job.seed = static_cast<uint64_t>(integer(d, spec["seed"], "spec.seed", 0));
+  if (const auto& r = spec["reports"]) {
+    d.warn_unknown(r, "spec.reports.", {"format", "location"});
+    if (r["format"]) job.report_format = text(d, r["format"], "spec.reports.format");
+    if (r["location"]) job.report_location = resolve(base, text(d, r["location"], "spec.reports.location"));
+  }
+}
+
+void read_adversarial(const Doc& d, const YAML::Node& spec, const std::string& name, JobConfig& job) {
+  d.warn_unknown(spec, "spec.", {"attacks", "schedule"});
+  d.note_schedule(spec);
+  const auto& attacks = require(d, spec, "attacks", "spec.");
+  if (!attacks.IsSequence()) d.fail(attacks, "spec.attacks", "expected a list of attacks");
+  for (size_t i = 0; i < attacks.size(); ++i) {
+    const auto& a = attacks[i];
+    const auto f = fmt::format("spec.attacks[{}].", i);
+    d.warn_unknown(a, f, {"type", "epsilon", "steps", "stepSize", "randomStart", "minAccuracy", "severity"});
+    AttackSpec s;
+    s.manifest = name;
+    s.type = text(d, require(d, a, "type", f), f + "type");
+    if (s.type == "fgsm") {
+      s.epsilons = a["epsilon"] ? number_list(d, a["epsilon"], f + "epsilon", 0, 1)
+                                : std::vector<double>{8.0 / 255.0};
+      for (const char* k : {"steps", "stepSize", "randomStart"})
+        if (a[k]) job.warnings.push_back(fmt::format("{}: {}: {}{} does not apply to fgsm and is ignored",
+                                                     d.file.string(), d.label, f, k));
+    } else if (s.type == "pgd") {
+      s.epsilons = a["epsilon"] ? number_list(d, a["epsilon"], f + "epsilon", 0, 1)
+                                : std::vector<double>{8.0 / 255.0};
+      s.steps = a["steps"] ? integer(d, a["steps"], f + "steps", 1) : 10;
+      if (a["stepSize"]) s.step_size = number_in(d, a["stepSize"], f + "stepSize", 0, 1, true);
+      s.random_start = a["randomStart"] ? boolean(d, a["randomStart"], f + "randomStart") : true;
+    } else {
+      d.fail(a["type"], f + "type", fmt::format("unknown attack '{}' (expected fgsm or pgd)", s.type));
+    }
+    if (a["minAccuracy"]) s.min_accuracy = number_in(d, a["minAccuracy"], f + "minAccuracy", 0, 1, false);
+    if (a["severity"]) s.severity = severity(d, a["severity"], f + "severity");
+    job.attacks.push_back(s);
+  }
+}
+
+void read_robustness(const Doc& d, const YAML::Node& spec, const std::string& name, JobConfig& job) {
+  d.warn_unknown(spec, "spec.", {"tests", "schedule"});
+  d.note_schedule(spec);
+  const auto& tests = require(d, spec, "tests", "spec.");
+  if (!tests.IsSequence()) d.fail(tests, "spec.tests", "expected a list of tests");
+  for (size_t i = 0; i < tests.size(); ++i) {
+    const auto& t = tests[i];
+    const auto f = fmt::format("spec.tests[{}].", i);
+    CorruptionSpec s;
+    s.manifest = name;
+    s.type = text(d, require(d, t, "type", f), f + "type");
+    if (s.type == "noise") {
+      d.warn_unknown(t, f, {"type", "level", "minAccuracy", "severity"});
+      s.levels = number_list(d, require(d, t, "level", f), f + "level", 0, 1);
+    } else if (s.type == "blur") {
+      d.warn_unknown(t, f, {"type", "kernel", "sigma", "minAccuracy", "severity"});
+      s.kernel = blur_kernel(d, require(d, t, "kernel", f), f + "kernel");
+      if (t["sigma"]) s.sigma = number_in(d, t["sigma"], f + "sigma", 0, 100, true);
+    } else {
+      d.fail(t["type"], f + "type", fmt::format("unknown test '{}' (expected noise or blur)", s.type));
+    }
+    if (t["minAccuracy"]) s.min_accuracy = number_in(d, t["minAccuracy"], f + "minAccuracy", 0, 1, false);
+    if (t["severity"]) s.severity = severity(d, t["severity"], f + "severity");
+    job.corruptions.push_back(s);
+  }
+}
+
+void read_fingerprinting(const Doc& d, const YAML::Node& spec, JobConfig& job) {
+  d.warn_unknown(spec, "spec.", {"method", "features", "verification", "probes"});
+  if (spec["method"] && text(d, spec["method"], "spec.method") != "neural")
+    d.fail(spec["method"], "spec.method", "only 'neural' fingerprints are supported");
+  if (spec["probes"]) job.fingerprint_probes = integer(d, spec["probes"], "spec.probes", 1);
+  job.fingerprint = true;
+}
+
+void read_scanning(const Doc& d, const YAML::Node& spec, JobConfig& job, const fs::path& base,
+                   bool job_has_location) {
+  d.warn_unknown(spec, "spec.", {"scanner", "schedule", "severity", "reports"});
+  d.note_schedule(spec);
+  if (const auto& sev = spec["severity"]) {
+    if (!sev.IsMap()) d.fail(sev, "spec.severity", "expected a map such as {critical: block}");
+    for (const auto& kv : sev) {
+      const auto key = kv.first.as<std::string>();
+      job.actions[severity(d, kv.first, "spec.severity key")] = action(d, kv.second, "spec.severity." + key);
+    }
+  }
+  if (const auto& r = spec["reports"]) {
+    d.warn_unknown(r, "spec.reports.", {"format", "location"});
+    // The ValidationJob's location wins; the scanning manifest's is the fallback.
+    if (r["location"] && !job_has_location)
+      job.report_location = resolve(base, text(d, r["location"], "spec.reports.location"));
+    if (r["format"]) {
+      const auto fmt_ = text(d, r["format"], "spec.reports.format");
+      if (fmt_ != "json") d.fail(r["format"], "spec.reports.format", "only json reports are supported");
+    }
+  }
+}
+
+}  // namespace
+
+JobConfig load_job(const fs::path& file) {
+  JobConfig job;
+  job.file = file;
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec))
+    throw InputError(file.string() + ": job file not found or not a regular file");
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAllFromFile(file.string());
+  } catch (const YAML::ParserException& e) {
+    throw InputError(fmt::format("{}:{}:{}: YAML syntax error: {}", file.string(), e.mark.line + 1,
+                                 e.mark.column + 1, e.msg));
+  } catch (const YAML::Exception& e) {
+    throw InputError(fmt::format("{}: cannot read job file: {}", file.string(), e.msg));
+  }
+  const fs::path base = fs::absolute(file).parent_path();
+  job.actions = {{Severity::critical, Action::block}, {Severity::high, Action::review}};
+
+  // The ValidationJob comes first so that scanning manifests know whether it set a location.
+  std::vector<std::pair<size_t, std::string>> order;
+  int validation_jobs = 0;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    const auto& doc = docs[i];
+    if (doc.IsNull()) continue;
+    Doc d{file, fmt::format("document {}", i + 1), job.warnings};
+    if (!doc.IsMap()) d.fail(doc, "document", "expected a manifest (a map with apiVersion and kind)");
+    const auto api = text(d, require(d, doc, "apiVersion", ""), "apiVersion");
+    if (api != kApiVersion)
+      d.fail(doc["apiVersion"], "apiVersion", fmt::format("expected {}, got '{}'", kApiVersion, api));
+    const auto kind = text(d, require(d, doc, "kind", ""), "kind");
+    if (kind == "ValidationJob") ++validation_jobs;
+    order.emplace_back(i, kind);
+  }
+  if (validation_jobs != 1)
+    throw InputError(fmt::format("{}: expected exactly one ValidationJob document (it names the "
+                                 "models and the dataset), found {}", file.string(), validation_jobs));
+  std::stable_partition(order.begin(), order.end(),
+                        [](const auto& o) { return o.second == "ValidationJob"; });
+
+  for (const auto& [i, kind] : order) {
+    const auto& doc = docs[i];
+    std::string name = fmt::format("{}-{}", kind, i + 1);
+    if (doc["metadata"] && doc["metadata"]["name"] && doc["metadata"]["name"].IsScalar())
+      name = doc["metadata"]["name"].Scalar();
+    Doc d{file, fmt::format("{} '{}'", kind, name), job.warnings};
+    d.warn_unknown(doc, "", {"apiVersion", "kind", "metadata", "spec"});
+    const YAML::Node spec = doc["spec"] ? doc["spec"] : YAML::Node(YAML::NodeType::Map);
+    if (!spec.IsMap()) d.fail(spec, "spec", "expected a map");
+    bool handled = true;
+    if (kind == "ValidationJob") {
+      job.name = name;
+      read_validation_job(d, spec, job, base);
+    } else if (kind == "AdversarialTesting") {
+      read_adversarial(d, spec, name, job);
+    } else if (kind == "RobustnessTesting") {
+      read_robustness(d, spec, name, job);
+    } else if (kind == "ModelFingerprinting") {
+      read_fingerprinting(d, spec, job);
+    } else if (kind == "ModelVulnerabilityScanning") {
+      read_scanning(d, spec, job, base, !job.report_location.empty());
+    } else {
+      handled = false;
+      job.warnings.push_back(fmt::format("{}: {} '{}' is not handled by modelgate and was skipped",
+                                         file.string(), kind, name));
+    }
+    job.manifests.push_back({kind, name, handled});
+  }
+  if (job.report_location.empty()) job.report_location = base / "reports";
+  return job;
+}
+
+}  // namespace modelgate::engine

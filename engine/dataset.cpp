@@ -1,0 +1,148 @@
+#include "engine/dataset.h"
+
+#include "engine/errors.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/serialize.h>
+#include <zip.h>
+
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <regex>
+
+namespace modelgate::engine {
+namespace fs = std::filesystem;
+namespace {
+
+[[noreturn]] void bad(const fs::path& file, const std::string& what) {
+  throw InputError(fmt::format("{}: {}", file.string(), what));
+}
+
+// One array of a .npz archive: the NPY format (v1–v3), little-endian, C order.
+at::Tensor read_npy(const fs::path& file, zip_t* archive, const std::string& name) {
+  const std::string entry = name + ".npy";
+  zip_stat_t st;
+  if (zip_stat(archive, entry.c_str(), 0, &st) != 0) bad(file, "no array '" + name + "' in the archive");
+  std::unique_ptr<zip_file_t, decltype(&zip_fclose)> f(zip_fopen(archive, entry.c_str(), 0), zip_fclose);
+  if (!f) bad(file, "cannot open array '" + name + "': " + zip_strerror(archive));
+  std::string bytes(st.size, '\0');
+  if (zip_fread(f.get(), bytes.data(), st.size) != static_cast<zip_int64_t>(st.size))
+    bad(file, "array '" + name + "' is truncated");
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) bad(file, "'" + name + "' is not an NPY array");
+  const int major = static_cast<unsigned char>(bytes[6]);
+  size_t header_len, offset;
+  if (major == 1) {
+    header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+    offset = 10;
+  } else {
+    if (bytes.size() < 12) bad(file, "'" + name + "' is truncated");
+    uint32_t len;
+    std::memcpy(&len, bytes.data() + 8, 4);
+    header_len = len;
+    offset = 12;
+  }
+  if (offset + header_len > bytes.size()) bad(file, "'" + name + "' has a truncated header");
+  const std::string header = bytes.substr(offset, header_len);
+  std::smatch m;
+  if (!std::regex_search(header, m, std::regex("'descr':\\s*'([^']+)'"))) bad(file, "'" + name + "' has no dtype");
+  const std::string descr = m[1];
+  if (std::regex_search(header, std::regex("'fortran_order':\\s*True")))
+    bad(file, "'" + name + "' is stored in Fortran order; save it C-contiguous (np.ascontiguousarray)");
+  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)"))) bad(file, "'" + name + "' has no shape");
+  std::vector<int64_t> shape;
+  const std::string dims = m[1];
+  static const std::regex kDigits("\\d+");
+  for (std::sregex_iterator it(dims.begin(), dims.end(), kDigits), end; it != end; ++it)
+    shape.push_back(std::stoll(it->str()));
+
+  at::ScalarType dtype;
+  size_t item;
+  if (descr == "<f4") { dtype = at::kFloat; item = 4; }
+  else if (descr == "<f8") { dtype = at::kDouble; item = 8; }
+  else if (descr == "<i8") { dtype = at::kLong; item = 8; }
+  else if (descr == "<i4") { dtype = at::kInt; item = 4; }
+  else if (descr == "|u1") { dtype = at::kByte; item = 1; }
+  else bad(file, fmt::format("'{}' has dtype '{}', which modelgate does not read", name, descr));
+  int64_t count = 1;
+  for (auto d : shape) count *= d;
+  const size_t data_offset = offset + header_len;
+  if (bytes.size() - data_offset != static_cast<size_t>(count) * item)
+    bad(file, fmt::format("'{}' holds {} bytes of data, expected {} for shape [{}]", name,
+                          bytes.size() - data_offset, count * item, fmt::join(shape, ", ")));
+  auto t = at::empty(shape, at::TensorOptions().dtype(dtype));
+  std::memcpy(t.data_ptr(), bytes.data() + data_offset, static_cast<size_t>(count) * item);
+  return t;
+}
+
+std::pair<at::Tensor, at::Tensor> load_npz(const fs::path& file) {
+  int err = 0;
+  std::unique_ptr<zip_t, decltype(&zip_discard)> archive(zip_open(file.c_str(), ZIP_RDONLY, &err),
+                                                         zip_discard);
+  if (!archive) {
+    zip_error_t ze;
+    zip_error_init_with_code(&ze, err);
+    std::string msg = zip_error_strerror(&ze);
+    zip_error_fini(&ze);
+    bad(file, "not a readable .npz archive (" + msg + ")");
+  }
+  return {read_npy(file, archive.get(), "inputs"), read_npy(file, archive.get(), "labels")};
+}
+
+std::pair<at::Tensor, at::Tensor> load_pt(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  c10::IValue value;
+  try {
+    value = torch::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    bad(file, "not a torch.save'd file (" + one_line(e) + ")");
+  }
+  if (!value.isGenericDict()) bad(file, "expected a dict {'inputs': Tensor, 'labels': Tensor}");
+  auto dict = value.toGenericDict();
+  auto get = [&](const char* key) {
+    auto it = dict.find(c10::IValue(std::string(key)));
+    if (it == dict.end() || !it->value().isTensor()) bad(file, fmt::format("no tensor '{}' in the dict", key));
+    return it->value().toTensor();
+  };
+  return {get("inputs"), get("labels")};
+}
+
+}  // namespace
+
+Dataset load_dataset(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) bad(path, "dataset not found or not a regular file");
+  const auto ext = path.extension().string();
+  std::pair<at::Tensor, at::Tensor> arrays;
+  if (ext == ".npz") arrays = load_npz(path);
+  else if (ext == ".pt" || ext == ".pth") arrays = load_pt(path);
+  else bad(path, "unknown dataset format '" + ext + "' (expected .npz or .pt)");
+  auto [inputs, labels] = arrays;
+
+  if (inputs.scalar_type() != at::kFloat)
+    bad(path, fmt::format("inputs: expected float32, got {}", c10::toString(inputs.scalar_type())));
+  if (inputs.dim() != 4)
+    bad(path, fmt::format("inputs: expected N×C×H×W (4 dims), got shape [{}]", fmt::join(inputs.sizes(), ", ")));
+  if (!at::isIntegralType(labels.scalar_type(), /*includeBool=*/false))
+    bad(path, fmt::format("labels: expected integers (int64), got {}", c10::toString(labels.scalar_type())));
+  if (labels.dim() != 1) bad(path, fmt::format("labels: expected 1 dim, got {}", labels.dim()));
+  if (inputs.size(0) != labels.size(0))
+    bad(path, fmt::format("{} inputs but {} labels", inputs.size(0), labels.size(0)));
+  if (inputs.size(0) == 0) bad(path, "the dataset is empty");
+  if (!at::isfinite(inputs).all().item<bool>()) bad(path, "inputs contain NaN or infinite values");
+  const double lo = inputs.min().item<double>(), hi = inputs.max().item<double>();
+  if (lo < 0 || hi > 1)
+    bad(path, fmt::format("inputs: values must lie in [0, 1], found [{}, {}]", lo, hi));
+  if (labels.min().item<int64_t>() < 0) bad(path, "labels: negative class index");
+  return Dataset{path, inputs.contiguous(), labels.to(at::kLong).contiguous()};
+}
+
+void check_labels(const Dataset& data, int64_t num_classes, const std::string& model_path) {
+  const auto top = data.labels.max().item<int64_t>();
+  if (top >= num_classes)
+    bad(data.path, fmt::format("labels: class {} is outside the {} classes of {}", top, num_classes, model_path));
+}
+
+}  // namespace modelgate::engine

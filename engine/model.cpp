@@ -1,0 +1,127 @@
+#include "engine/model.h"
+
+#include "engine/errors.h"
+#include "fingerprint/fingerprint.h"
+#include "fingerprint/hashing.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <regex>
+
+namespace modelgate::engine {
+namespace fs = std::filesystem;
+
+LoadedModel load_model(const fs::path& path, const c10::Device& device) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw InputError(path.string() + ": model file not found");
+  if (!fs::is_regular_file(path, ec)) throw InputError(path.string() + ": not a regular file");
+  if (fs::file_size(path, ec) == 0) throw InputError(path.string() + ": model file is empty");
+  LoadedModel m;
+  m.path = path;
+  m.sha256 = fingerprint::file_sha256(path.string());
+  torch::jit::ExtraFilesMap extra{{"modelgate.json", ""}};
+  try {
+    m.module = torch::jit::load(path.string(), device, extra);
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("{}: not a loadable TorchScript archive ({})", path.string(), one_line(e)));
+  }
+  m.module.eval();
+  const auto& meta = extra["modelgate.json"];
+  if (!meta.empty()) {
+    m.metadata = nlohmann::json::parse(meta, nullptr, /*allow_exceptions=*/false);
+    if (m.metadata.is_discarded()) m.metadata = nullptr;
+  }
+  return m;
+}
+
+at::Tensor forward_logits(torch::jit::Module& module, const at::Tensor& x, const std::string& path) {
+  c10::IValue out;
+  try {
+    out = module.forward({x});
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("{}: the model rejects inputs of shape [{}]: {}", path,
+                                 fmt::join(x.sizes(), ", "), one_line(e)));
+  }
+  if (!out.isTensor())
+    throw InputError(fmt::format("{}: forward() must return one tensor of logits, returned {}", path,
+                                 out.tagKind()));
+  auto logits = out.toTensor();
+  if (logits.dim() != 2 || logits.size(0) != x.size(0))
+    throw InputError(fmt::format("{}: expected N×K logits for a batch of {}, got shape [{}]", path,
+                                 x.size(0), fmt::join(logits.sizes(), ", ")));
+  return logits;
+}
+
+std::vector<int64_t> declared_input_shape(const LoadedModel& model) {
+  std::vector<int64_t> shape;
+  if (model.metadata.is_object() && model.metadata.contains("input_shape") &&
+      model.metadata["input_shape"].is_array()) {
+    for (const auto& d : model.metadata["input_shape"])
+      if (d.is_number_integer()) shape.push_back(d.get<int64_t>());
+  }
+  return shape;
+}
+
+namespace {
+
+std::string type_name(const torch::jit::Module& m) {
+  auto name = m.type()->name() ? m.type()->name()->qualifiedName() : std::string("Module");
+  name = std::regex_replace(name, std::regex("___torch_mangle_\\d+\\."), "");
+  name = std::regex_replace(name, std::regex("^__torch__\\."), "");
+  return name;
+}
+
+int64_t count_params(const torch::jit::Module& m, bool recurse) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters(recurse)) n += p.numel();
+  return n;
+}
+
+}  // namespace
+
+nlohmann::json describe(const LoadedModel& model) {
+  nlohmann::json j;
+  j["path"] = model.path.string();
+  j["sha256"] = model.sha256;
+  j["type"] = type_name(model.module);
+  j["parameterCount"] = count_params(model.module, true);
+  int64_t buffers = 0;
+  for (const auto& b : model.module.buffers(true)) buffers += b.numel();
+  j["bufferElements"] = buffers;
+  auto subs = nlohmann::json::array();
+  for (const auto& nm : model.module.named_modules()) {
+    if (nm.name.empty()) continue;
+    nlohmann::json s{{"name", nm.name}, {"type", type_name(nm.value)},
+                     {"parameters", count_params(nm.value, false)}};
+    auto params = nlohmann::json::array();
+    for (const auto& p : nm.value.named_parameters(false))
+      params.push_back({{"name", p.name}, {"shape", p.value.sizes().vec()}});
+    s["tensors"] = params;
+    subs.push_back(s);
+  }
+  j["submodules"] = subs;
+  j["capturableLayers"] = fingerprint::capturable_layers(model.module);
+  const auto shape = declared_input_shape(model);
+  nlohmann::json input;
+  if (!shape.empty()) {
+    input["shape"] = shape;
+    input["source"] = "modelgate.json metadata in the archive";
+  } else {
+    // Without metadata, the first convolution or linear layer tells the channel/feature count.
+    for (const auto& p : model.module.named_parameters(true)) {
+      if (p.name.size() >= 7 && p.name.compare(p.name.size() - 7, 7, ".weight") == 0 && p.value.dim() >= 2) {
+        input[p.value.dim() == 4 ? "channels" : "features"] = p.value.size(1);
+        input["source"] = "inferred from " + p.name;
+        break;
+      }
+    }
+  }
+  input["dtype"] = "float32";
+  input["range"] = {0, 1};
+  j["input"] = input;
+  if (!model.metadata.is_null()) j["metadata"] = model.metadata;
+  return j;
+}
+
+}  // namespace modelgate::engine

@@ -1,0 +1,35 @@
+#pragma once
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+#include <torch/script.h>
+
+#include <filesystem>
+#include <string>
+
+namespace modelgate::engine {
+
+/// A TorchScript model loaded for evaluation (eval mode, on one device).
+struct LoadedModel {
+  std::filesystem::path path;
+  std::string sha256;         ///< digest of the file as loaded
+  torch::jit::Module module;
+  nlohmann::json metadata;    ///< the archive's extra file modelgate.json, or null
+};
+
+/// Loads a TorchScript archive onto `device` and puts it in eval mode. Throws InputError
+/// naming the file for a missing, empty, truncated or non-TorchScript file.
+LoadedModel load_model(const std::filesystem::path& path, const c10::Device& device);
+
+/// Runs the model on a batch and returns its N×K logits. Throws InputError when the model
+/// rejects the input (shape, channels) or returns something other than one N×K tensor.
+at::Tensor forward_logits(torch::jit::Module& module, const at::Tensor& x, const std::string& path);
+
+/// The per-sample input shape the model expects, from its modelgate.json metadata; empty if
+/// the archive does not say.
+std::vector<int64_t> declared_input_shape(const LoadedModel& model);
+
+/// What `modelgate inspect` shows: submodules, parameter counts, buffers, capturable layers
+/// and input expectations.
+nlohmann::json describe(const LoadedModel& model);
+
+}  // namespace modelgate::engine

@@ -1,0 +1,70 @@
+#include "engine/report.h"
+
+#include "engine/errors.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+namespace modelgate::engine {
+namespace fs = std::filesystem;
+
+std::string utc_now_iso() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)), ms);
+}
+
+fs::path timestamped_report_path(const fs::path& dir, const std::string& job) {
+  const auto stamp = fmt::format("{:%Y%m%dT%H%M%SZ}", fmt::gmtime(std::time(nullptr)));
+  std::string safe;
+  for (char c : job) safe += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  if (safe.empty()) safe = "report";
+  auto path = dir / fmt::format("{}-{}.json", safe, stamp);
+  for (int i = 1; fs::exists(path); ++i) path = dir / fmt::format("{}-{}-{}.json", safe, stamp, i);
+  return path;
+}
+
+void write_atomically(const fs::path& path, const std::string& content) {
+  const auto dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw RunError(fmt::format("{}: cannot create report folder: {}", dir.string(), ec.message()));
+  std::string tmpl = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
+  const int fd = mkstemp(tmpl.data());
+  if (fd < 0) throw RunError(fmt::format("{}: cannot create a temporary report file: {}", dir.string(), std::strerror(errno)));
+  auto fail = [&](const std::string& what) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmpl.c_str());
+    throw RunError(fmt::format("{}: {}: {}", path.string(), what, std::strerror(err)));
+  };
+  size_t done = 0;
+  while (done < content.size()) {
+    const auto n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail("cannot write report");
+    }
+    done += static_cast<size_t>(n);
+  }
+  // Reports are read by other tools (the default 0600 of mkstemp would hide them).
+  if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0) fail("cannot flush report");
+  if (::close(fd) != 0) {
+    ::unlink(tmpl.c_str());
+    throw RunError(fmt::format("{}: cannot close report: {}", path.string(), std::strerror(errno)));
+  }
+  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmpl.c_str());
+    throw RunError(fmt::format("{}: cannot move report into place: {}", path.string(), std::strerror(err)));
+  }
+}
+
+}  // namespace modelgate::engine

@@ -1,0 +1,19 @@
+#pragma once
+#include <filesystem>
+#include <string>
+
+namespace modelgate::engine {
+
+/// Current UTC time as ISO 8601 with milliseconds, e.g. 2026-11-23T17:45:01.123Z.
+std::string utc_now_iso();
+
+/// A new report path in `dir`: <job>-<UTC yyyymmddThhmmssZ>.json, with -1, -2… appended if
+/// a report of that name already exists, so a run never replaces an earlier report.
+std::filesystem::path timestamped_report_path(const std::filesystem::path& dir, const std::string& job);
+
+/// Writes `content` to `path` atomically: a temporary file in the same folder, flushed to
+/// disk, then renamed over `path`. On failure the temporary file is removed, `path` is left
+/// as it was, and RunError names the path.
+void write_atomically(const std::filesystem::path& path, const std::string& content);
+
+}  // namespace modelgate::engine

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Configures build/ (once) and builds the given targets (default: everything).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/setup.sh
+mkdir -p build
+if [ ! -f build/build.ninja ]; then
+  prefix=$(.venv/bin/python -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+  cmake -S . -B build -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+    -DPython3_EXECUTABLE="$PWD/.venv/bin/python" >build/cmake-configure.log 2>&1 \
+    || { mkdir -p build; cat build/cmake-configure.log >&2; exit 1; }
+fi
+cmake --build build ${1:+--target "$@"}

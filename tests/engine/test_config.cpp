@@ -1,0 +1,199 @@
+#include "engine/config.h"
+#include "engine/errors.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+using namespace modelgate::engine;
+
+namespace {
+
+class JobFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("modelgate-config-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path write(const std::string& text) {
+    auto p = dir_ / "job.yaml";
+    std::ofstream(p) << text;
+    return p;
+  }
+  std::string error_of(const std::string& text) {
+    try {
+      load_job(write(text));
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "";
+  }
+  fs::path dir_;
+};
+
+const char* kJob = R"(apiVersion: security.nootropic.ai/v1
+kind: ValidationJob
+metadata: {name: nightly}
+spec:
+  models: [{name: m, path: models/m.pt}]
+  dataset: {path: data/d.npz, batchSize: 32}
+  seed: 7
+  reports: {format: json, location: ./out}
+)";
+
+}  // namespace
+
+TEST_F(JobFile, ValidationJobResolvesPathsAgainstTheJobFolder) {
+  const auto job = load_job(write(kJob));
+  EXPECT_EQ(job.name, "nightly");
+  ASSERT_EQ(job.models.size(), 1u);
+  EXPECT_EQ(job.models[0].path, (dir_ / "models/m.pt").lexically_normal());
+  EXPECT_EQ(job.dataset, (dir_ / "data/d.npz").lexically_normal());
+  EXPECT_EQ(job.report_location, (dir_ / "out").lexically_normal());
+  EXPECT_EQ(job.batch_size, 32);
+  EXPECT_EQ(job.seed, 7u);
+  EXPECT_EQ(job.device, "auto");
+  EXPECT_TRUE(job.warnings.empty());
+}
+
+TEST_F(JobFile, SeedManifestsReadWithDefaults) {
+  const auto job = load_job(write(std::string(kJob) + R"(---
+apiVersion: security.nootropic.ai/v1
+kind: AdversarialTesting
+metadata:
+  name: nootropic-adversarial
+spec:
+  attacks:
+    - type: fgsm
+      epsilon: 0.03
+    - type: pgd
+      steps: 10
+  schedule:
+    frequency: weekly
+    duration: 2h
+---
+apiVersion: security.nootropic.ai/v1
+kind: RobustnessTesting
+metadata:
+  name: nootropic-robustness
+spec:
+  tests:
+    - type: noise
+      level: 0.1
+    - type: blur
+      kernel: 3x3
+---
+apiVersion: security.nootropic.ai/v1
+kind: ModelVulnerabilityScanning
+metadata:
+  name: scan
+spec:
+  severity:
+    critical: block
+    high: review
+    low: warn
+---
+apiVersion: security.nootropic.ai/v1
+kind: ModelWatermarking
+metadata:
+  name: wm
+spec:
+  type: digital
+)"));
+  ASSERT_EQ(job.attacks.size(), 2u);
+  EXPECT_EQ(job.attacks[0].type, "fgsm");
+  EXPECT_EQ(job.attacks[0].epsilons, std::vector<double>{0.03});
+  const auto& pgd = job.attacks[1];
+  EXPECT_EQ(pgd.steps, 10);
+  EXPECT_DOUBLE_EQ(pgd.epsilons.at(0), 8.0 / 255.0);
+  EXPECT_FALSE(pgd.step_size.has_value());
+  EXPECT_TRUE(pgd.random_start);
+  EXPECT_EQ(pgd.severity, Severity::high);
+  EXPECT_EQ(pgd.manifest, "nootropic-adversarial");
+  ASSERT_EQ(job.corruptions.size(), 2u);
+  EXPECT_EQ(job.corruptions[0].levels, std::vector<double>{0.1});
+  EXPECT_EQ(job.corruptions[1].kernel, 3);
+  EXPECT_EQ(job.actions.at(Severity::low), Action::warn);
+  ASSERT_EQ(job.manifests.size(), 5u);
+  EXPECT_FALSE(job.manifests.back().handled);
+  bool watermark_warned = false, schedule_noted = false;
+  for (const auto& w : job.warnings) {
+    watermark_warned |= w.find("ModelWatermarking") != std::string::npos;
+    schedule_noted |= w.find("schedule") != std::string::npos;
+  }
+  EXPECT_TRUE(watermark_warned);
+  EXPECT_TRUE(schedule_noted);
+}
+
+TEST_F(JobFile, SweepsFractionsAndGates) {
+  const auto job = load_job(write(std::string(kJob) + R"(---
+apiVersion: security.nootropic.ai/v1
+kind: AdversarialTesting
+metadata: {name: adv}
+spec:
+  attacks:
+    - {type: pgd, epsilon: [8/255, 0.1], steps: 5, stepSize: 0.01, randomStart: false, minAccuracy: 0.5, severity: critical}
+---
+apiVersion: security.nootropic.ai/v1
+kind: RobustnessTesting
+metadata: {name: rob}
+spec:
+  tests:
+    - {type: noise, level: [0.05, 0.1]}
+    - {type: blur, kernel: 5x5, sigma: 1.5}
+)"));
+  const auto& a = job.attacks.at(0);
+  EXPECT_DOUBLE_EQ(a.epsilons.at(0), 8.0 / 255.0);
+  EXPECT_DOUBLE_EQ(a.epsilons.at(1), 0.1);
+  EXPECT_DOUBLE_EQ(*a.step_size, 0.01);
+  EXPECT_FALSE(a.random_start);
+  EXPECT_DOUBLE_EQ(*a.min_accuracy, 0.5);
+  EXPECT_EQ(a.severity, Severity::critical);
+  EXPECT_EQ(job.corruptions.at(0).levels.size(), 2u);
+  EXPECT_EQ(job.corruptions.at(1).kernel, 5);
+  EXPECT_DOUBLE_EQ(job.corruptions.at(1).sigma, 1.5);
+}
+
+TEST_F(JobFile, UnknownFieldsWarnWithLineNumbers) {
+  const auto job = load_job(write(std::string(kJob) + "  colour: blue\n"));
+  ASSERT_EQ(job.warnings.size(), 1u);
+  EXPECT_NE(job.warnings[0].find("job.yaml:9"), std::string::npos) << job.warnings[0];
+  EXPECT_NE(job.warnings[0].find("spec.colour"), std::string::npos);
+}
+
+TEST_F(JobFile, ErrorsNameFileLineAndField) {
+  const std::string adv = std::string(kJob) +
+                          "---\napiVersion: security.nootropic.ai/v1\nkind: AdversarialTesting\nmetadata: {name: adv}\nspec:\n  attacks:\n";
+  auto e = error_of(adv + "    - {type: fgsm, epsilon: -0.1}\n");
+  EXPECT_NE(e.find("job.yaml:15"), std::string::npos) << e;
+  EXPECT_NE(e.find("spec.attacks[0].epsilon"), std::string::npos) << e;
+  e = error_of(adv + "    - {type: cw}\n");
+  EXPECT_NE(e.find("unknown attack 'cw'"), std::string::npos) << e;
+  e = error_of(adv + "    - {type: pgd, steps: 0}\n");
+  EXPECT_NE(e.find("steps"), std::string::npos) << e;
+  e = error_of(adv + "    - {type: fgsm, minAccuracy: 1.5}\n");
+  EXPECT_NE(e.find("minAccuracy"), std::string::npos) << e;
+  e = error_of(adv + "    - {type: fgsm, severity: urgent}\n");
+  EXPECT_NE(e.find("severity"), std::string::npos) << e;
+  const std::string rob = std::string(kJob) +
+                          "---\napiVersion: security.nootropic.ai/v1\nkind: RobustnessTesting\nmetadata: {name: r}\nspec:\n  tests:\n";
+  EXPECT_NE(error_of(rob + "    - {type: blur, kernel: 4x4}\n").find("odd"), std::string::npos);
+  EXPECT_NE(error_of(rob + "    - {type: blur, kernel: 3x5}\n").find("square"), std::string::npos);
+  EXPECT_NE(error_of(rob + "    - {type: noise}\n").find("level"), std::string::npos);
+}
+
+TEST_F(JobFile, StructuralErrors) {
+  EXPECT_NE(error_of("a: [1, 2\n").find("YAML syntax error"), std::string::npos);
+  EXPECT_NE(error_of("apiVersion: v9\nkind: ValidationJob\n").find("apiVersion"), std::string::npos);
+  EXPECT_NE(error_of("apiVersion: security.nootropic.ai/v1\nkind: AdversarialTesting\nspec: {attacks: []}\n")
+                .find("exactly one ValidationJob"),
+            std::string::npos);
+  EXPECT_NE(error_of("apiVersion: security.nootropic.ai/v1\nkind: ValidationJob\nspec: {dataset: {path: d.npz}}\n")
+                .find("spec.models"),
+            std::string::npos);
+  EXPECT_THROW(load_job(dir_ / "missing.yaml"), InputError);
+}
