@@ -33,23 +33,23 @@ void print_summary(const nlohmann::json& r, const fs::path& report_path) {
   for (const auto& m : r["models"]) {
     fmt::print("\n{}  ({}, sha256 {}…)\n", m["name"].get<std::string>(), m["path"].get<std::string>(),
                m["sha256"].get<std::string>().substr(0, 16));
-    fmt::print("  {:<36} {}\n", "clean accuracy", pct(m["clean"]["correct"], m["clean"]["total"]));
+    fmt::print("  {:<44} {}\n", "clean accuracy", pct(m["clean"]["correct"], m["clean"]["total"]));
     for (const auto& a : m["adversarial"]) {
       const auto label = a["attack"] == "fgsm"
                              ? fmt::format("fgsm   eps={:.4g}", a["epsilon"].get<double>())
                              : fmt::format("pgd    eps={:.4g} steps={} alpha={:.3g}{}", a["epsilon"].get<double>(),
                                            a["steps"].get<int64_t>(), a["stepSize"].get<double>(),
                                            a["randomStart"].get<bool>() ? " rs" : "");
-      fmt::print("  {:<36} {}  {:.2f}s\n", label, pct(a["correct"], a["total"]), a["seconds"].get<double>());
+      fmt::print("  {:<44} {}  {:.2f}s\n", label, pct(a["correct"], a["total"]), a["seconds"].get<double>());
     }
     for (const auto& c : m["robustness"]) {
       const auto label = c["corruption"] == "gaussian_noise"
                              ? fmt::format("noise  level={:.4g}", c["level"].get<double>())
                              : fmt::format("blur   {0}x{0} sigma={1:.3g}", c["kernel"].get<int64_t>(), c["sigma"].get<double>());
-      fmt::print("  {:<36} {}  {:.2f}s\n", label, pct(c["correct"], c["total"]), c["seconds"].get<double>());
+      fmt::print("  {:<44} {}  {:.2f}s\n", label, pct(c["correct"], c["total"]), c["seconds"].get<double>());
     }
     if (!m["fingerprint"].is_null())
-      fmt::print("  {:<36} root {}…  arch {}…\n", "fingerprint",
+      fmt::print("  {:<44} root {}…  arch {}…\n", "fingerprint",
                  m["fingerprint"]["rootSha256"].get<std::string>().substr(0, 12),
                  m["fingerprint"]["archSha256"].get<std::string>().substr(0, 12));
     if (m["findings"].empty()) {

@@ -162,20 +162,21 @@ Action action(const Doc& d, const YAML::Node& n, const std::string& field) {
 int64_t blur_kernel(const Doc& d, const YAML::Node& n, const std::string& field) {
   const auto s = text(d, n, field);
   const auto x = s.find_first_of("xX");
-  int64_t k = 0;
+  int64_t k = 0, k2 = 0;
   try {
     size_t used = 0;
     const auto first = s.substr(0, x);
-    k = std::stoll(first, &used);
+    k = k2 = std::stoll(first, &used);
     if (used != first.size()) throw std::invalid_argument(s);
     if (x != std::string::npos) {
       const auto second = s.substr(x + 1);
-      if (std::stoll(second, &used) != k || used != second.size())
-        d.fail(n, field, fmt::format("expected a square kernel such as 3x3, got '{}'", s));
+      k2 = std::stoll(second, &used);
+      if (used != second.size()) throw std::invalid_argument(s);
     }
   } catch (const std::logic_error&) {
     d.fail(n, field, fmt::format("expected a kernel size such as 3x3, got '{}'", s));
   }
+  if (k2 != k) d.fail(n, field, fmt::format("expected a square kernel such as 3x3, got '{}'", s));
   if (k < 1 || k % 2 == 0 || k > 99)
     d.fail(n, field, fmt::format("expected an odd kernel size from 1 to 99, got '{}'", s));
   return k;
@@ -292,7 +293,6 @@ void read_fingerprinting(const Doc& d, const YAML::Node& spec, JobConfig& job) {
   if (spec["method"] && text(d, spec["method"], "spec.method") != "neural")
     d.fail(spec["method"], "spec.method", "only 'neural' fingerprints are supported");
   if (spec["probes"]) job.fingerprint_probes = integer(d, spec["probes"], "spec.probes", 1);
-  job.fingerprint = true;
 }
 
 void read_scanning(const Doc& d, const YAML::Node& spec, JobConfig& job, const fs::path& base,

@@ -67,8 +67,7 @@ struct JobConfig {
   std::vector<AttackSpec> attacks;
   std::vector<CorruptionSpec> corruptions;
   std::map<Severity, Action> actions;  ///< severity → action (seed: critical block, high review)
-  bool fingerprint = false;            ///< a ModelFingerprinting manifest asked for one
-  int64_t fingerprint_probes = 64;
+  int64_t fingerprint_probes = 64;     ///< synthetic probes (ModelFingerprinting spec.probes)
   std::vector<ManifestInfo> manifests;
   std::vector<std::string> warnings;  ///< unknown kinds and fields, and similar
 };

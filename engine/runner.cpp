@@ -162,6 +162,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
 
   Action worst = Action::pass;
   auto model_reports = nlohmann::json::array();
+  auto all_findings = nlohmann::json::array();  // every model's, tagged: what a gate reads first
   for (size_t mi = 0; mi < models.size(); ++mi) {
     auto& model = models[mi];
     const auto& name = job.models[mi].name;
@@ -233,8 +234,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
     }
     mr["robustness"] = robustness;
 
-    mr["fingerprint"] = nullptr;
-    if (job.fingerprint) {
+    {  // Always taken: it is cheap, and it ties the figures above to exact weights.
       fingerprint::ProbeSpec spec;
       spec.seed = seed;
       spec.synthetic = job.fingerprint_probes;
@@ -247,10 +247,15 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
                                       fp.arch_sha256.substr(0, 12),
                                       std::chrono::duration<double>(Clock::now() - t0).count()));
     }
-    mr["findings"] = findings;
+    for (auto f : findings) {
+      f["model"] = name;
+      all_findings.push_back(std::move(f));
+    }
+    mr["findings"] = std::move(findings);
     model_reports.push_back(mr);
   }
   report["models"] = model_reports;
+  report["findings"] = all_findings;
 
   RunResult result;
   result.exit_code = worst == Action::block ? kBlock : worst == Action::review ? kReview : kPass;

@@ -76,7 +76,8 @@ at::Tensor gaussian_blur(const at::Tensor& x, int64_t k, double sigma) {
   auto row = t.view({1, 1, 1, k}).expand({channels, 1, 1, k}).contiguous();
   auto col = t.view({1, 1, k, 1}).expand({channels, 1, k, 1}).contiguous();
   // PyTorch's "reflect" padding excludes the edge pixel, which is OpenCV's reflect-101.
-  const at::IntArrayRef one{1}, zero{0};
+  // Owning storage: an IntArrayRef made from a braced list would dangle.
+  const std::vector<int64_t> one{1, 1}, zero{0, 0};
   auto h = at::conv2d(at::reflection_pad2d(x, {pad, pad, 0, 0}), row, std::nullopt, one, zero, one, channels);
   return at::conv2d(at::reflection_pad2d(h, {0, 0, pad, pad}), col, std::nullopt, one, zero, one, channels);
 }

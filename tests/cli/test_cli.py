@@ -679,7 +679,6 @@ def _compare(ref_fp, candidate, *extra):
     return proc, (m.group(1) if m else None)
 
 
-PROVISIONAL = pytest.mark.xfail(strict=False, reason="fingerprint v1 thresholds are provisional")
 
 
 @pytest.mark.parametrize("candidate,verdicts,code", [
@@ -687,8 +686,8 @@ PROVISIONAL = pytest.mark.xfail(strict=False, reason="fingerprint v1 thresholds 
     ("digits_traced.pt", ("identical", "equivalent"), 0),
     ("digits_rescripted.pt", ("identical", "equivalent"), 0),
     ("digits_equivalent.pt", ("equivalent",), 0),
-    pytest.param("digits_finetuned.pt", ("derived",), 1, marks=PROVISIONAL),
-    pytest.param("digits_other_seed.pt", ("unrelated",), 2, marks=PROVISIONAL),
+    pytest.param("digits_finetuned.pt", ("derived",), 1),
+    pytest.param("digits_other_seed.pt", ("unrelated",), 2),
     ("nested.pt", ("unrelated",), 2),
 ])
 def test_compare(ref_fp, demo, fixtures_dir, candidate, verdicts, code):
