@@ -20,18 +20,26 @@ namespace modelgate::engine {
 namespace fs = std::filesystem;
 namespace {
 
-std::string pct(const nlohmann::json& correct, const nlohmann::json& total) {
+// Paths under the working directory print relative to it: shorter, and what the user typed.
+std::string shown(const std::string& path) {
+  std::error_code ec;
+  const auto rel = fs::relative(path, fs::current_path(ec), ec);
+  if (ec || rel.empty() || *rel.begin() == "..") return path;
+  return rel.string();
+}
+
+std::string pct(const nlohmann::ordered_json& correct, const nlohmann::ordered_json& total) {
   const auto c = correct.get<int64_t>(), t = total.get<int64_t>();
   return fmt::format("{:6.2f}%  ({}/{})", t ? 100.0 * c / t : 0.0, c, t);
 }
 
-void print_summary(const nlohmann::json& r, const fs::path& report_path) {
+void print_summary(const nlohmann::ordered_json& r, const fs::path& report_path) {
   fmt::print("modelgate {} · job {} · device {} · seed {} · {} samples from {}\n",
              r["tool"]["version"].get<std::string>(), r["job"]["name"].get<std::string>(),
              r["device"].get<std::string>(), r["seed"].get<uint64_t>(),
-             r["dataset"]["samples"].get<int64_t>(), r["dataset"]["path"].get<std::string>());
+             r["dataset"]["samples"].get<int64_t>(), shown(r["dataset"]["path"].get<std::string>()));
   for (const auto& m : r["models"]) {
-    fmt::print("\n{}  ({}, sha256 {}…)\n", m["name"].get<std::string>(), m["path"].get<std::string>(),
+    fmt::print("\n{}  ({}, sha256 {}…)\n", m["name"].get<std::string>(), shown(m["path"].get<std::string>()),
                m["sha256"].get<std::string>().substr(0, 16));
     fmt::print("  {:<44} {}\n", "clean accuracy", pct(m["clean"]["correct"], m["clean"]["total"]));
     for (const auto& a : m["adversarial"]) {
@@ -61,10 +69,10 @@ void print_summary(const nlohmann::json& r, const fs::path& report_path) {
                    f["check"].get<std::string>(), f["message"].get<std::string>());
     }
   }
-  for (const auto& w : r["warnings"]) fmt::print("\nwarning: {}", w.get<std::string>());
-  if (!r["warnings"].empty()) fmt::print("\n");
+  if (!r["warnings"].empty())
+    fmt::print("\nwarnings: {} (on stderr and in the report)\n", r["warnings"].size());
   fmt::print("\nverdict: {} (exit {})\nreport: {}\n", r["verdict"].get<std::string>(), r["exitCode"].get<int>(),
-             report_path.string());
+             shown(report_path.string()));
 }
 
 // The probe batch a fingerprint specification describes: its synthetic inputs, then its
@@ -98,7 +106,8 @@ fingerprint::Fingerprint fingerprint_model(LoadedModel& model, const fingerprint
 
 int cmd_validate(const ValidateArgs& args, const Progress& progress) {
   const auto job = load_job(args.job);
-  for (const auto& w : job.warnings) progress("modelgate: warning: " + w);
+  // Warnings are not progress: --quiet keeps them.
+  for (const auto& w : job.warnings) fmt::print(stderr, "modelgate: warning: {}\n", w);
   RunOptions options;
   options.device = args.device;
   options.seed = args.seed;
@@ -196,7 +205,7 @@ int cmd_inspect(const InspectArgs& args) {
   for (const auto& s : d["submodules"]) {
     std::vector<std::string> tensors;
     for (const auto& t : s["tensors"]) tensors.push_back(fmt::format("{}{}", t["name"].get<std::string>(), t["shape"].dump()));
-    fmt::print("  {:<28} {:<24} {:>9}  {}\n", s["name"].get<std::string>(), s["type"].get<std::string>(),
+    fmt::print("  {:<28} {:<36} {:>9}  {}\n", s["name"].get<std::string>(), s["type"].get<std::string>(),
                s["parameters"].get<int64_t>(), fmt::join(tensors, " "));
   }
   fmt::print("\ncapturable layers (fingerprint taps): {}\n", fmt::join(d["capturableLayers"].get<std::vector<std::string>>(), ", "));

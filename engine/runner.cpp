@@ -18,6 +18,11 @@
 namespace modelgate::engine {
 namespace {
 
+using Json = nlohmann::ordered_json;
+
+// Component results come as nlohmann::json; the report keeps its own key order.
+Json ordered(const nlohmann::json& j) { return Json::parse(j.dump()); }
+
 using Clock = std::chrono::steady_clock;
 // Transforms a batch (inputs, labels, dataset index of the first sample) before scoring.
 using BatchTransform = std::function<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t)>;
@@ -104,7 +109,7 @@ Action action_for(const JobConfig& job, Severity s) {
 }
 
 // Appends a finding when an accuracy falls below its minimum; returns the action taken.
-Action check_threshold(const JobConfig& job, const FindingInput& in, nlohmann::json& findings) {
+Action check_threshold(const JobConfig& job, const FindingInput& in, Json& findings) {
   if (!in.min_accuracy || in.observed >= *in.min_accuracy) return Action::pass;
   const Action a = action_for(job, in.severity);
   findings.push_back({{"check", in.check},
@@ -145,30 +150,32 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
     models.push_back(std::move(m));
   }
 
-  nlohmann::json report;
+  Json report;
+  report["verdict"] = nullptr;  // filled in last; listed first for readers
+  report["exitCode"] = nullptr;
   report["schemaVersion"] = "1";
   report["tool"] = {{"name", "modelgate"}, {"version", MODELGATE_VERSION}};
-  report["environment"] = environment();
+  report["environment"] = ordered(environment());
   report["job"] = {{"name", job.name}, {"path", std::filesystem::absolute(job.file).string()}};
   report["device"] = device.str();
   report["seed"] = seed;
   report["startedAt"] = started;
   report["dataset"] = {{"path", data.path.string()}, {"samples", data.size()},
                        {"inputShape", data.inputs.sizes().slice(1).vec()}, {"batchSize", job.batch_size}};
-  auto manifests = nlohmann::json::array();
+  auto manifests = Json::array();
   for (const auto& m : job.manifests) manifests.push_back({{"kind", m.kind}, {"name", m.name}, {"handled", m.handled}});
   report["manifests"] = manifests;
   report["warnings"] = job.warnings;
 
   Action worst = Action::pass;
-  auto model_reports = nlohmann::json::array();
-  auto all_findings = nlohmann::json::array();  // every model's, tagged: what a gate reads first
+  auto model_reports = Json::array();
+  auto all_findings = Json::array();  // every model's, tagged: what a gate reads first
   for (size_t mi = 0; mi < models.size(); ++mi) {
     auto& model = models[mi];
     const auto& name = job.models[mi].name;
     ModelEvaluator eval(model, data, device, job.batch_size, options);
-    nlohmann::json mr{{"name", name}, {"path", model.path.string()}, {"sha256", model.sha256}};
-    auto findings = nlohmann::json::array();
+    Json mr{{"name", name}, {"path", model.path.string()}, {"sha256", model.sha256}};
+    auto findings = Json::array();
     auto note = [&](const std::string& what, const std::string& result) {
       options.progress(fmt::format("{}  {:<34} {}", name, what, result));
     };
@@ -178,7 +185,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
     mr["clean"] = {{"correct", clean.correct}, {"total", clean.total}, {"accuracy", clean.accuracy()}};
     note("clean", fmt::format("accuracy {:6.2f}%  ({}/{})", 100 * clean.accuracy(), clean.correct, clean.total));
 
-    auto adversarial = nlohmann::json::array();
+    auto adversarial = Json::array();
     for (const auto& a : job.attacks) {
       for (double eps : a.epsilons) {
         attacks::PgdOptions pgd{eps, a.steps, a.step_size.value_or(-1), a.random_start, seed};
@@ -201,7 +208,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
     }
     mr["adversarial"] = adversarial;
 
-    auto robustness = nlohmann::json::array();
+    auto robustness = Json::array();
     for (const auto& c : job.corruptions) {
       if (c.type == "noise") {
         for (double level : c.levels) {
@@ -242,7 +249,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
       const auto t0 = Clock::now();
       auto fp = fingerprint::compute(model.module, fingerprint::synthetic_probes(spec).to(device), spec);
       fp.model_sha256 = model.sha256;
-      mr["fingerprint"] = fingerprint::summary_json(fp);
+      mr["fingerprint"] = ordered(fingerprint::summary_json(fp));
       note("fingerprint", fmt::format("root {}…  arch {}…  {:.2f}s", fp.root_sha256.substr(0, 12),
                                       fp.arch_sha256.substr(0, 12),
                                       std::chrono::duration<double>(Clock::now() - t0).count()));

@@ -20,7 +20,7 @@ struct RunOptions {
 /// The outcome of a validation run: the report (matching engine/schema/report.schema.json)
 /// and the exit code its verdict maps to.
 struct RunResult {
-  nlohmann::json report;
+  nlohmann::ordered_json report;
   int exit_code = 0;
 };
 

@@ -764,3 +764,16 @@ def test_inspect_bad_model(fixtures_dir):
     proc = run("inspect", fixtures_dir / "not_torchscript.pt")
     assert proc.returncode == 3
     error_line(proc, "not_torchscript.pt")
+
+
+# ======================================================================= linkage
+def test_no_hard_dependency_on_libcuda():
+    """The binary must start where there is no NVIDIA driver: libcuda.so.1 is dlopen'ed by
+    the CUDA runtime when needed, never a NEEDED entry of the binary or its libraries."""
+    ldd = shutil.which("ldd")
+    if ldd is None:
+        pytest.skip("ldd not available")
+    out = subprocess.run([ldd, str(BIN)], capture_output=True, text=True, timeout=60).stdout
+    assert "libtorch" in out, out  # the check reads the real dependency tree
+    assert not [ln for ln in out.splitlines() if "libcuda.so" in ln], out
+    assert "not found" not in out, out
