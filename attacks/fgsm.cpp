@@ -1,15 +1,12 @@
 #include "attacks/fgsm.h"
 
-#include "kernels/ops.h"
+#include "attacks/pgd.h"
 
 namespace modelgate::attacks {
 
 at::Tensor fgsm(const ModelFn& model, const at::Tensor& x, const at::Tensor& y, double eps) {
-  // One L∞ step of size eps from x stays inside the eps-ball, so the projection is a no-op
-  // and FGSM is exactly one fused step.
-  auto adv = x.clone();
-  kernels::linf_step_(adv, ce_input_gradient(model, x, y), x, eps, eps);
-  return adv;
+  // One L∞ step of size eps from x stays inside the eps-ball: FGSM is PGD's one-step case.
+  return pgd_linf(model, x, y, fgsm_options(Norm::linf, eps));
 }
 
 }  // namespace modelgate::attacks

@@ -9,8 +9,17 @@ namespace modelgate::attacks {
 /// never a file or a config.
 using ModelFn = std::function<at::Tensor(const at::Tensor&)>;
 
-/// Gradient with respect to `x` of the cross-entropy of model(x) against `y`, summed over
-/// the batch (so each sample's gradient does not depend on the batch size).
+/// The logits of a batch and the gradient of a summed cross-entropy with respect to it.
+struct LossGradient {
+  at::Tensor logits;  ///< model(x), detached
+  at::Tensor grad;    ///< ∇x Σ_i CE(model(x)_i, labels_i)
+};
+
+/// Logits and the input gradient of the cross-entropy against `labels`, summed over the
+/// batch (so each sample's gradient does not depend on the batch size).
+LossGradient ce_loss_gradient(const ModelFn& model, const at::Tensor& x, const at::Tensor& labels);
+
+/// Gradient with respect to `x` of the summed cross-entropy of model(x) against `y`.
 at::Tensor ce_input_gradient(const ModelFn& model, const at::Tensor& x, const at::Tensor& y);
 
 }  // namespace modelgate::attacks

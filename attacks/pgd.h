@@ -1,27 +1,67 @@
 #pragma once
+// Projected gradient descent in L∞ and L2 (Madry et al.), with FGSM/FGM as its one-step case,
+// seeded random starts, restarts, targeted modes and an active set.
 #include "attacks/model_fn.h"
 
 #include <cstdint>
+#include <string>
 
 namespace modelgate::attacks {
 
-/// Options of an L∞ PGD attack.
+enum class Norm { linf, l2 };
+/// none: raise the loss of the true label. label: lower the loss of one fixed class.
+/// least_likely: of the clean prediction's least likely class. random: of a seeded random
+/// class other than the true one.
+enum class Target { none, label, least_likely, random };
+
+std::string to_string(Norm n);
+std::string to_string(Target t);
+
+/// Options of a PGD attack.
 struct PgdOptions {
-  double epsilon = 8.0 / 255.0;  ///< radius of the L∞ ball around the clean input
-  int64_t steps = 10;            ///< number of gradient steps
+  Norm norm = Norm::linf;
+  double epsilon = 8.0 / 255.0;  ///< radius of the ball around the clean input
+  int64_t steps = 10;            ///< gradient steps per restart
   double step_size = -1;         ///< alpha; ≤ 0 selects 2.5·epsilon/steps
-  bool random_start = true;      ///< start at a seeded uniform point in the ball
-  uint64_t seed = 0;             ///< seed of the random start
+  bool random_start = true;      ///< start each restart at a seeded point in the ball
+  int64_t restarts = 1;          ///< independent runs; a sample is fooled if any run fools it
+  uint64_t seed = 0;             ///< seeds random starts and random targets
+  Target target = Target::none;
+  int64_t target_label = 0;      ///< the class for Target::label
+  /// Fooled samples leave the batch (compacted), which saves their remaining steps; results
+  /// equal attacking every sample. Off, every sample runs every step and the last iterate is kept.
+  bool active_set = true;
 };
+
+/// FGSM (L∞) or FGM (L2): one step of size epsilon from the clean input.
+PgdOptions fgsm_options(Norm norm, double epsilon);
 
 /// The step size PGD uses for `opts`: opts.step_size, or 2.5·epsilon/steps when unset.
 double pgd_step_size(const PgdOptions& opts);
 
-/// PGD L∞: from x (or a seeded uniform start in the eps-ball, clamped to [0,1]), `steps`
-/// times x ← clamp(min(max(x + α·sign(∇), x0 − ε), x0 + ε), 0, 1). Returns the last iterate.
-/// `first_index` is the dataset index of x[0]; it keys the random start so that a sample's
-/// start does not depend on batching.
-at::Tensor pgd_linf(const ModelFn& model, const at::Tensor& x, const at::Tensor& y,
-                    const PgdOptions& opts, int64_t first_index = 0);
+/// Per-sample outcome of an attack on one batch. A sample counts as fooled when any
+/// evaluated iterate (the start, each step, the last) is misclassified, as in AutoAttack.
+struct AttackResult {
+  at::Tensor adversarial;   ///< the first misclassified iterate, or the final one if none was
+  at::Tensor fooled;        ///< bool N
+  at::Tensor first_fooled;  ///< int64 N: evaluation index of the first misclassified iterate
+                            ///< (restart·(steps+1) + step, 0 = the first start), −1 if never
+  at::Tensor adv_pred;      ///< int64 N: the prediction on `adversarial`
+  at::Tensor targets;       ///< int64 N: the classes aimed at (targeted modes), else undefined
+  at::Tensor target_hit;    ///< bool N: some iterate was classified as the target (targeted modes)
+  at::Tensor last_iterate;  ///< the final iterate of the last restart (only without active set)
+  at::Tensor last_fooled;   ///< bool N: `last_iterate` misclassified (only without active set)
+  at::Tensor last_pred;     ///< int64 N: the prediction on `last_iterate` (only without active set)
+  double zero_grad_fraction = 0;  ///< share of samples whose first input gradient is all zero
+};
+
+/// Attacks the batch (x, y). `first_index` is the dataset index of x[0]: it keys random starts
+/// and random targets, so a sample's attack does not depend on batching or the active set.
+AttackResult run_pgd(const ModelFn& model, const at::Tensor& x, const at::Tensor& y, const PgdOptions& opts,
+                     int64_t first_index = 0);
+
+/// The textbook L∞ PGD last iterate (no active set); kept for tests and simple callers.
+at::Tensor pgd_linf(const ModelFn& model, const at::Tensor& x, const at::Tensor& y, const PgdOptions& opts,
+                    int64_t first_index = 0);
 
 }  // namespace modelgate::attacks

@@ -35,6 +35,8 @@ int run_cli(int argc, char** argv) {
   validate->add_option("--device", va.device, "auto (GPU if usable, else CPU), cpu or cuda; overrides spec.device")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   validate->add_option("--seed", va.seed, "Seed for noise and PGD random starts; overrides spec.seed");
+  validate->add_option("--records", va.records, "Write per-sample attack records (JSON Lines) to this file");
+  validate->add_option("--sign", va.sign, "Sign the report with this Ed25519 private key (from 'modelgate keygen')");
   validate->footer("Exit codes: 0 pass, 1 review, 2 block, 3 invalid input or config, 4 failure during the run.");
 
   FingerprintArgs fa;
@@ -48,6 +50,7 @@ int run_cli(int argc, char** argv) {
   fp->add_option("--input-shape", fa.input_shape, "Per-sample input shape C,H,W when neither --data nor the model's metadata gives it")
       ->delimiter(',');
   fp->add_option("--device", fa.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  fp->add_option("--sign", fa.sign, "Sign the fingerprint with this Ed25519 private key");
 
   CompareArgs ca;
   auto* cmp = app.add_subcommand("compare", "Compare a candidate model with a reference fingerprint");
@@ -55,9 +58,15 @@ int run_cli(int argc, char** argv) {
   cmp->add_option("candidate", ca.candidate, "Candidate TorchScript model (.pt)")->required();
   cmp->add_option("--report", ca.report, "Also write the comparison as JSON to this path");
   cmp->add_option("--device", ca.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmp->add_option("--verify", ca.verify, "Refuse (exit 3) a reference fingerprint not signed by this Ed25519 public key, or altered since");
+  cmp->add_option("--sign", ca.sign, "Sign the comparison report with this Ed25519 private key");
   cmp->footer("Verdicts: identical (same weights), equivalent (same outputs within float tolerance),\n"
               "derived (a modified descendant: review), unrelated (block).\n"
               "Exit codes: 0 identical or equivalent, 1 derived, 2 unrelated, 3 invalid input.");
+
+  KeygenArgs ka;
+  auto* keygen = app.add_subcommand("keygen", "Write an Ed25519 key pair for signing fingerprints and reports");
+  keygen->add_option("--out", ka.out, "Path prefix: writes PREFIX.key (mode 0600) and PREFIX.pub")->required();
 
   InspectArgs ia;
   auto* inspect = app.add_subcommand("inspect", "List a model's submodules, parameter count and input expectations");
@@ -85,6 +94,9 @@ int run_cli(int argc, char** argv) {
   // enough to flip attack signs and fingerprint verdicts. Same results on every device come first.
   at::globalContext().setAllowTF32CuDNN(false);
   at::globalContext().setAllowTF32CuBLAS(false);
+  // Repeated runs must give the same report: no autotuned, non-deterministic cuDNN algorithms.
+  at::globalContext().setBenchmarkCuDNN(false);
+  at::globalContext().setDeterministicCuDNN(true);
 
   const Progress progress = quiet ? Progress([](const std::string&) {})
                                   : Progress([](const std::string& line) { fmt::print(stderr, "{}\n", line); });
@@ -93,6 +105,7 @@ int run_cli(int argc, char** argv) {
     if (fp->parsed()) return cmd_fingerprint(fa, progress);
     if (cmp->parsed()) return cmd_compare(ca, progress);
     if (inspect->parsed()) return cmd_inspect(ia);
+    if (keygen->parsed()) return cmd_keygen(ka);
   } catch (const std::invalid_argument& e) {  // InputError and component-level user errors
     fmt::print(stderr, "modelgate: error: {}\n", one_line(e));
     return kInvalidInput;

@@ -7,6 +7,7 @@
 #include "engine/model.h"
 #include "engine/report.h"
 #include "engine/runner.h"
+#include "engine/signing.h"
 #include "fingerprint/fingerprint.h"
 #include "fingerprint/hashing.h"
 
@@ -28,6 +29,8 @@ std::string shown(const std::string& path) {
   return rel.string();
 }
 
+nlohmann::ordered_json ordered_from(const nlohmann::json& j) { return nlohmann::ordered_json::parse(j.dump()); }
+
 std::string pct(const nlohmann::ordered_json& correct, const nlohmann::ordered_json& total) {
   const auto c = correct.get<int64_t>(), t = total.get<int64_t>();
   return fmt::format("{:6.2f}%  ({}/{})", t ? 100.0 * c / t : 0.0, c, t);
@@ -43,11 +46,15 @@ void print_summary(const nlohmann::ordered_json& r, const fs::path& report_path)
                m["sha256"].get<std::string>().substr(0, 16));
     fmt::print("  {:<44} {}\n", "clean accuracy", pct(m["clean"]["correct"], m["clean"]["total"]));
     for (const auto& a : m["adversarial"]) {
-      const auto label = a["attack"] == "fgsm"
-                             ? fmt::format("fgsm   eps={:.4g}", a["epsilon"].get<double>())
-                             : fmt::format("pgd    eps={:.4g} steps={} alpha={:.3g}{}", a["epsilon"].get<double>(),
-                                           a["steps"].get<int64_t>(), a["stepSize"].get<double>(),
-                                           a["randomStart"].get<bool>() ? " rs" : "");
+      const auto name = a["attack"].get<std::string>() + (a["loss"].is_null() ? "" : "-" + a["loss"].get<std::string>()) +
+                        (a["norm"] == "l2" ? "-l2" : "");
+      auto label = a["attack"] == "fgsm"
+                       ? fmt::format("{:<6} eps={:.4g}", name, a["epsilon"].get<double>())
+                       : fmt::format("{:<6} eps={:.4g} steps={} alpha={:.3g}{}", name, a["epsilon"].get<double>(),
+                                     a["steps"].get<int64_t>(), a["stepSize"].get<double>(),
+                                     a["randomStart"].get<bool>() ? " rs" : "");
+      if (a["restarts"].get<int64_t>() > 1) label += fmt::format(" x{}", a["restarts"].get<int64_t>());
+      if (!a["target"].is_null()) label += fmt::format(" →{}", a["target"].dump());
       fmt::print("  {:<44} {}  {:.2f}s\n", label, pct(a["correct"], a["total"]), a["seconds"].get<double>());
     }
     for (const auto& c : m["robustness"]) {
@@ -106,21 +113,27 @@ fingerprint::Fingerprint fingerprint_model(LoadedModel& model, const fingerprint
 
 int cmd_validate(const ValidateArgs& args, const Progress& progress) {
   const auto job = load_job(args.job);
+  if (!args.sign.empty()) check_signing_key(args.sign);
   // Warnings are not progress: --quiet keeps them.
   for (const auto& w : job.warnings) fmt::print(stderr, "modelgate: warning: {}\n", w);
   RunOptions options;
   options.device = args.device;
   options.seed = args.seed;
+  options.records = !args.records.empty();
   options.progress = progress;
   auto result = run_job(job, options);
   const fs::path path = args.report.empty() ? timestamped_report_path(job.report_location, job.name)
                                             : fs::path(args.report);
+  if (!args.sign.empty())
+    result.report["signature"] = ordered_from(signature_for(nlohmann::json::parse(result.report.dump()), args.sign));
+  if (!args.records.empty()) write_atomically(args.records, result.records);
   write_atomically(path, result.report.dump(2) + "\n");
   print_summary(result.report, path);
   return result.exit_code;
 }
 
 int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress) {
+  if (!args.sign.empty()) check_signing_key(args.sign);
   const auto device = resolve_device(args.device);
   auto model = load_model(args.model, device);
   fingerprint::ProbeSpec spec;
@@ -142,7 +155,9 @@ int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress) {
   progress(fmt::format("fingerprinting {} on {} probes ({} synthetic, {} real) on {}", args.model,
                        spec.synthetic + spec.real, spec.synthetic, spec.real, device.str()));
   const auto fp = fingerprint_model(model, spec, device);
-  write_atomically(args.out, fingerprint::to_json(fp).dump(1) + "\n");
+  auto out = fingerprint::to_json(fp);
+  if (!args.sign.empty()) out["signature"] = signature_for(out, args.sign);
+  write_atomically(args.out, out.dump(1) + "\n");
   fmt::print("fingerprint: {}\n  root   {}\n  arch   {}\n  tensors {}, parameters {}\n  layers {}\n", args.out,
              fp.root_sha256, fp.arch_sha256, fp.tensors.size(), fp.parameter_count,
              [&] { std::vector<std::string> n; for (const auto& l : fp.layers) n.push_back(l.name); return fmt::format("{}", fmt::join(n, ", ")); }());
@@ -156,6 +171,8 @@ int cmd_compare(const CompareArgs& args, const Progress& progress) {
   text << in.rdbuf();
   const auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw InputError(args.reference + ": not valid JSON");
+  if (!args.verify.empty()) verify_document(j, args.verify, args.reference);
+  if (!args.sign.empty()) check_signing_key(args.sign);
   fingerprint::Fingerprint reference;
   try {
     reference = fingerprint::from_json(j);
@@ -182,7 +199,9 @@ int cmd_compare(const CompareArgs& args, const Progress& progress) {
                         {"candidate", {{"path", args.candidate}, {"rootSha256", candidate.root_sha256},
                                        {"modelSha256", candidate.model_sha256}}},
                         {"comparison", cmp.to_json()},
+                        {"referenceSignature", args.verify.empty() ? "not checked" : "verified"},
                         {"finishedAt", utc_now_iso()}};
+  if (!args.sign.empty()) report["signature"] = signature_for(report, args.sign);
   fmt::print("{}\n", cmp.to_json().dump(2));
   fmt::print("verdict: {}\n", verdict);
   if (!args.report.empty()) {
@@ -190,6 +209,12 @@ int cmd_compare(const CompareArgs& args, const Progress& progress) {
     fmt::print("report: {}\n", args.report);
   }
   return code;
+}
+
+int cmd_keygen(const KeygenArgs& args) {
+  generate_keypair(args.out);
+  fmt::print("private key: {}.key (mode 0600; keep it secret)\npublic key:  {}.pub\n", args.out, args.out);
+  return 0;
 }
 
 int cmd_inspect(const InspectArgs& args) {

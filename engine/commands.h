@@ -16,6 +16,8 @@ struct ValidateArgs {
   std::string report;  ///< empty: timestamped file in the job's report location
   std::optional<std::string> device;
   std::optional<uint64_t> seed;
+  std::string sign;     ///< private key: sign the report
+  std::string records;  ///< write per-sample attack records (JSON Lines) here
 };
 
 struct FingerprintArgs {
@@ -25,11 +27,18 @@ struct FingerprintArgs {
   uint64_t seed = 0;
   std::vector<int64_t> input_shape;
   std::string device = "auto";
+  std::string sign;  ///< private key: sign the fingerprint
 };
 
 struct CompareArgs {
   std::string reference, candidate, report;
   std::string device = "auto";
+  std::string sign;    ///< private key: sign the comparison report
+  std::string verify;  ///< public key: refuse a reference fingerprint it did not sign
+};
+
+struct KeygenArgs {
+  std::string out;  ///< path prefix: writes <out>.key and <out>.pub
 };
 
 struct InspectArgs {
@@ -43,6 +52,8 @@ int cmd_validate(const ValidateArgs& args, const Progress& progress);
 int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress);
 /// `modelgate compare`: prints the verdict of a candidate against a reference fingerprint.
 int cmd_compare(const CompareArgs& args, const Progress& progress);
+/// `modelgate keygen`: writes an Ed25519 key pair.
+int cmd_keygen(const KeygenArgs& args);
 /// `modelgate inspect`: describes a model.
 int cmd_inspect(const InspectArgs& args);
 

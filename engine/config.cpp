@@ -236,25 +236,57 @@ void read_adversarial(const Doc& d, const YAML::Node& spec, const std::string& n
   for (size_t i = 0; i < attacks.size(); ++i) {
     const auto& a = attacks[i];
     const auto f = fmt::format("spec.attacks[{}].", i);
-    d.warn_unknown(a, f, {"type", "epsilon", "steps", "stepSize", "randomStart", "minAccuracy", "severity"});
+    d.warn_unknown(a, f, {"type", "norm", "loss", "epsilon", "steps", "stepSize", "randomStart", "restarts",
+                          "target", "activeSet", "minAccuracy", "severity"});
     AttackSpec s;
     s.manifest = name;
     s.type = text(d, require(d, a, "type", f), f + "type");
+    if (s.type != "fgsm" && s.type != "pgd" && s.type != "apgd")
+      d.fail(a["type"], f + "type", fmt::format("unknown attack '{}' (expected fgsm, pgd or apgd)", s.type));
+    if (a["norm"]) {
+      s.norm = text(d, a["norm"], f + "norm");
+      if (s.norm != "linf" && s.norm != "l2")
+        d.fail(a["norm"], f + "norm", fmt::format("expected linf or l2, got '{}'", s.norm));
+    }
+    // An L2 radius is measured over the whole input and may exceed 1; an L∞ one may not.
+    const double eps_max = s.norm == "l2" ? 1000.0 : 1.0;
+    const double eps_default = s.norm == "l2" ? 0.5 : 8.0 / 255.0;
+    s.epsilons = a["epsilon"] ? number_list(d, a["epsilon"], f + "epsilon", 0, eps_max) : std::vector<double>{eps_default};
     if (s.type == "fgsm") {
-      s.epsilons = a["epsilon"] ? number_list(d, a["epsilon"], f + "epsilon", 0, 1)
-                                : std::vector<double>{8.0 / 255.0};
-      for (const char* k : {"steps", "stepSize", "randomStart"})
+      for (const char* k : {"steps", "stepSize", "randomStart", "restarts"})
         if (a[k]) job.warnings.push_back(fmt::format("{}: {}: {}{} does not apply to fgsm and is ignored",
                                                      d.file.string(), d.label, f, k));
-    } else if (s.type == "pgd") {
-      s.epsilons = a["epsilon"] ? number_list(d, a["epsilon"], f + "epsilon", 0, 1)
-                                : std::vector<double>{8.0 / 255.0};
-      s.steps = a["steps"] ? integer(d, a["steps"], f + "steps", 1) : 10;
-      if (a["stepSize"]) s.step_size = number_in(d, a["stepSize"], f + "stepSize", 0, 1, true);
+    } else if (s.type == "apgd") {
+      if (s.norm != "linf") d.fail(a["norm"], f + "norm", "apgd supports linf only");
+      s.steps = a["steps"] ? integer(d, a["steps"], f + "steps", 1) : 100;
       s.random_start = a["randomStart"] ? boolean(d, a["randomStart"], f + "randomStart") : true;
+      if (a["restarts"]) s.restarts = integer(d, a["restarts"], f + "restarts", 1);
+      if (a["loss"]) {
+        s.loss = text(d, a["loss"], f + "loss");
+        if (s.loss != "ce" && s.loss != "dlr") d.fail(a["loss"], f + "loss", fmt::format("expected ce or dlr, got '{}'", s.loss));
+      }
+      for (const char* k : {"stepSize", "target", "activeSet"})
+        if (a[k]) job.warnings.push_back(fmt::format("{}: {}: {}{} does not apply to apgd (its step size is adaptive) and is ignored",
+                                                     d.file.string(), d.label, f, k));
     } else {
-      d.fail(a["type"], f + "type", fmt::format("unknown attack '{}' (expected fgsm or pgd)", s.type));
+      s.steps = a["steps"] ? integer(d, a["steps"], f + "steps", 1) : 10;
+      if (a["stepSize"]) s.step_size = number_in(d, a["stepSize"], f + "stepSize", 0, eps_max, true);
+      s.random_start = a["randomStart"] ? boolean(d, a["randomStart"], f + "randomStart") : true;
+      if (a["restarts"]) s.restarts = integer(d, a["restarts"], f + "restarts", 1);
     }
+    if (a["loss"] && s.type != "apgd")
+      job.warnings.push_back(fmt::format("{}: {}: {}loss applies to apgd only and is ignored", d.file.string(), d.label, f));
+    if (const auto& t = a["target"]; t && s.type != "apgd") {
+      const auto v = text(d, t, f + "target");
+      if (v == "none" || v == "leastLikely" || v == "random") {
+        s.target = v;
+      } else {
+        s.target = "label";
+        s.target_label = integer(d, t, f + "target", 0);
+      }
+    }
+    if (a["activeSet"] && s.type != "apgd") s.active_set = boolean(d, a["activeSet"], f + "activeSet");
+    if (s.type == "apgd") s.active_set = false;
     if (a["minAccuracy"]) s.min_accuracy = number_in(d, a["minAccuracy"], f + "minAccuracy", 0, 1, false);
     if (a["severity"]) s.severity = severity(d, a["severity"], f + "severity");
     job.attacks.push_back(s);

@@ -21,11 +21,17 @@ std::string to_string(Action a);
 
 /// One attack of an AdversarialTesting manifest; a list of epsilons is a sweep.
 struct AttackSpec {
-  std::string type;                 ///< "fgsm" or "pgd"
-  std::vector<double> epsilons;     ///< at least one, each in (0, 1]
+  std::string type;                 ///< "fgsm", "pgd" or "apgd"
+  std::string norm = "linf";        ///< "linf" or "l2" (apgd: linf)
+  std::string loss = "ce";          ///< apgd: "ce" or "dlr"
+  std::vector<double> epsilons;     ///< at least one; in (0, 1] for linf
   int64_t steps = 1;                ///< PGD steps (1 for FGSM)
   std::optional<double> step_size;  ///< PGD alpha; unset means 2.5·epsilon/steps
   bool random_start = false;        ///< PGD seeded uniform start (default true for PGD)
+  int64_t restarts = 1;             ///< PGD restarts
+  std::string target = "none";      ///< none | label | leastLikely | random
+  int64_t target_label = 0;         ///< the class for target "label"
+  bool active_set = true;           ///< fooled samples leave the batch
   std::optional<double> min_accuracy;
   Severity severity = Severity::high;
   std::string manifest;             ///< metadata.name of the manifest it came from

@@ -31,7 +31,7 @@ fs::path timestamped_report_path(const fs::path& dir, const std::string& job) {
   return path;
 }
 
-void write_atomically(const fs::path& path, const std::string& content) {
+void write_atomically(const fs::path& path, const std::string& content, unsigned mode) {
   const auto dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -54,8 +54,8 @@ void write_atomically(const fs::path& path, const std::string& content) {
     }
     done += static_cast<size_t>(n);
   }
-  // Reports are read by other tools (the default 0600 of mkstemp would hide them).
-  if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0) fail("cannot flush report");
+  // mkstemp creates 0600; reports are for other tools to read, private keys stay 0600.
+  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0 || ::fsync(fd) != 0) fail("cannot flush report");
   if (::close(fd) != 0) {
     ::unlink(tmpl.c_str());
     throw RunError(fmt::format("{}: cannot close report: {}", path.string(), std::strerror(errno)));

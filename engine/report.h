@@ -11,9 +11,9 @@ std::string utc_now_iso();
 /// a report of that name already exists, so a run never replaces an earlier report.
 std::filesystem::path timestamped_report_path(const std::filesystem::path& dir, const std::string& job);
 
-/// Writes `content` to `path` atomically: a temporary file in the same folder, flushed to
-/// disk, then renamed over `path`. On failure the temporary file is removed, `path` is left
-/// as it was, and RunError names the path.
-void write_atomically(const std::filesystem::path& path, const std::string& content);
+/// Writes `content` to `path` atomically with permissions `mode`: a temporary file in the
+/// same folder, flushed to disk, then renamed over `path`. On failure the temporary file is
+/// removed, `path` is left as it was, and RunError names the path.
+void write_atomically(const std::filesystem::path& path, const std::string& content, unsigned mode = 0644);
 
 }  // namespace modelgate::engine

@@ -1,11 +1,13 @@
 #include "engine/runner.h"
 
+#include "attacks/apgd.h"
 #include "attacks/corruptions.h"
 #include "attacks/fgsm.h"
 #include "attacks/pgd.h"
 #include "engine/dataset.h"
 #include "engine/device.h"
 #include "engine/errors.h"
+#include "engine/evaluator.h"
 #include "engine/model.h"
 #include "engine/report.h"
 #include "fingerprint/fingerprint.h"
@@ -24,76 +26,6 @@ using Json = nlohmann::ordered_json;
 Json ordered(const nlohmann::json& j) { return Json::parse(j.dump()); }
 
 using Clock = std::chrono::steady_clock;
-// Transforms a batch (inputs, labels, dataset index of the first sample) before scoring.
-using BatchTransform = std::function<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t)>;
-
-struct Score {
-  int64_t correct = 0;
-  int64_t total = 0;
-  double seconds = 0;
-  double accuracy() const { return total ? static_cast<double>(correct) / total : 0.0; }
-};
-
-class ModelEvaluator {
- public:
-  ModelEvaluator(LoadedModel& model, const Dataset& data, c10::Device device, int64_t batch_size,
-                 const RunOptions& options)
-      : model_(model), data_(data), device_(device), batch_size_(batch_size), options_(options) {
-    fn_ = [this](const at::Tensor& x) { return model_.module.forward({x}).toTensor(); };
-  }
-
-  const attacks::ModelFn& fn() const { return fn_; }
-
-  // Scores the model on transform(batch) for every batch; `what` names the evaluation in
-  // progress lines and errors.
-  Score score(const std::string& what, const BatchTransform& transform) {
-    Score s;
-    const auto start = Clock::now();
-    auto last_note = start;
-    const int64_t n = data_.size();
-    const int64_t batches = (n + batch_size_ - 1) / batch_size_;
-    for (int64_t b = 0; b < batches; ++b) {
-      const int64_t first = b * batch_size_;
-      const int64_t len = std::min(batch_size_, n - first);
-      auto x = data_.inputs.narrow(0, first, len).to(device_);
-      auto y = data_.labels.narrow(0, first, len).to(device_);
-      at::Tensor input;
-      try {
-        input = transform(x, y, first);
-      } catch (const std::invalid_argument&) {
-        throw;
-      } catch (const std::exception& e) {
-        throw RunError(fmt::format("{}: {} failed on samples {}..{}: {}", model_.path.string(), what,
-                                   first, first + len - 1, one_line(e)));
-      }
-      at::Tensor logits;
-      {
-        at::NoGradGuard no_grad;
-        logits = fn_(input);
-      }
-      if (!at::isfinite(logits).all().item<bool>())
-        throw RunError(fmt::format("{}: produced NaN or infinite logits during {} (samples {}..{})",
-                                   model_.path.string(), what, first, first + len - 1));
-      s.correct += logits.argmax(1).eq(y).sum().item<int64_t>();
-      s.total += len;
-      const auto now = Clock::now();
-      if (now - last_note > std::chrono::seconds(5) && b + 1 < batches) {
-        options_.progress(fmt::format("  … {}: batch {}/{}", what, b + 1, batches));
-        last_note = now;
-      }
-    }
-    s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    return s;
-  }
-
- private:
-  LoadedModel& model_;
-  const Dataset& data_;
-  c10::Device device_;
-  int64_t batch_size_;
-  const RunOptions& options_;
-  attacks::ModelFn fn_;
-};
 
 struct FindingInput {
   std::string check;
@@ -124,6 +56,27 @@ Action check_threshold(const JobConfig& job, const FindingInput& in, Json& findi
 
 std::string eps_text(double e) { return fmt::format("{:.4g}", e); }
 
+// Share of samples with all-zero input gradients above which a finding is raised. AutoAttack
+// warns on any; a few saturated samples are normal for confident models, a tenth is not.
+constexpr double kZeroGradientLimit = 0.05;
+
+// Sanity findings (AutoAttack's checks) are high severity: they put the figures in doubt.
+Action add_sanity_finding(const JobConfig& job, Json& findings, const std::string& check, const std::string& message,
+                          double observed, double threshold) {
+  const Action a = action_for(job, Severity::high);
+  findings.push_back({{"check", check}, {"severity", to_string(Severity::high)}, {"action", to_string(a)},
+                      {"message", message}, {"observed", observed}, {"threshold", threshold}});
+  return a;
+}
+
+// Softmax outputs (rows of non-negative values summing to 1) instead of logits: cross-entropy
+// on probabilities has vanishing gradients, so attacks look weaker than they are.
+bool looks_like_probabilities(const at::Tensor& logits) {
+  if (logits.size(1) < 2) return false;
+  const auto v = logits.to(at::kDouble);
+  return v.min().item<double>() >= 0 && (v.sum(1) - 1).abs().max().item<double>() < 1e-4;
+}
+
 }  // namespace
 
 RunResult run_job(const JobConfig& job, const RunOptions& options) {
@@ -135,6 +88,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
   // a bad file fails fast with exit 3.
   const Dataset data = load_dataset(job.dataset);
   std::vector<LoadedModel> models;
+  std::vector<bool> probability_outputs;
   for (const auto& entry : job.models) {
     auto m = load_model(entry.path, device);
     const auto probe = data.inputs.narrow(0, 0, std::min<int64_t>(2, data.size())).to(device);
@@ -147,6 +101,11 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
       throw RunError(fmt::format("{}: produced NaN or infinite logits on the first samples of {}",
                                  m.path.string(), data.path.string()));
     check_labels(data, logits.size(1), m.path.string());
+    for (const auto& a : job.attacks)
+      if (a.target == "label" && a.target_label >= logits.size(1))
+        throw InputError(fmt::format("{}: attack target class {} is outside the {} classes of {}", job.file.string(),
+                                     a.target_label, logits.size(1), m.path.string()));
+    probability_outputs.push_back(looks_like_probabilities(logits));
     models.push_back(std::move(m));
   }
 
@@ -160,6 +119,9 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
   report["device"] = device.str();
   report["seed"] = seed;
   report["startedAt"] = started;
+  Json backends;
+  for (const auto& op : kernels::operator_names()) backends[op] = kernels::backend_for(op, device.type());
+  report["kernels"] = {{"cudaCompiled", kernels::cuda_kernels_compiled()}, {"backends", backends}};
   report["dataset"] = {{"path", data.path.string()}, {"samples", data.size()},
                        {"inputShape", data.inputs.sizes().slice(1).vec()}, {"batchSize", job.batch_size}};
   auto manifests = Json::array();
@@ -168,6 +130,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
   report["warnings"] = job.warnings;
 
   Action worst = Action::pass;
+  std::string records;
   auto model_reports = Json::array();
   auto all_findings = Json::array();  // every model's, tagged: what a gate reads first
   for (size_t mi = 0; mi < models.size(); ++mi) {
@@ -183,27 +146,78 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
     const auto identity = [](const at::Tensor& x, const at::Tensor&, int64_t) { return x; };
     const Score clean = eval.score("clean evaluation", identity);
     mr["clean"] = {{"correct", clean.correct}, {"total", clean.total}, {"accuracy", clean.accuracy()}};
+    if (probability_outputs[mi])
+      worst = std::max(worst, add_sanity_finding(job, findings, "sanity/probability-outputs",
+                                                 "the model's outputs are non-negative and sum to 1: it returns "
+                                                 "probabilities, not logits, so gradient attacks are weakened and "
+                                                 "robust accuracy is overestimated",
+                                                 1.0, 0.0));
     note("clean", fmt::format("accuracy {:6.2f}%  ({}/{})", 100 * clean.accuracy(), clean.correct, clean.total));
 
     auto adversarial = Json::array();
     for (const auto& a : job.attacks) {
       for (double eps : a.epsilons) {
-        attacks::PgdOptions pgd{eps, a.steps, a.step_size.value_or(-1), a.random_start, seed};
-        const bool is_fgsm = a.type == "fgsm";
-        const double step = is_fgsm ? eps : attacks::pgd_step_size(pgd);
-        const auto what = is_fgsm ? fmt::format("fgsm eps={}", eps_text(eps))
-                                  : fmt::format("pgd eps={} steps={}", eps_text(eps), a.steps);
-        const Score s = eval.score(what, [&](const at::Tensor& x, const at::Tensor& y, int64_t first) {
-          return is_fgsm ? attacks::fgsm(eval.fn(), x, y, eps) : attacks::pgd_linf(eval.fn(), x, y, pgd, first);
-        });
-        adversarial.push_back({{"attack", a.type}, {"manifest", a.manifest}, {"epsilon", eps},
-                               {"steps", is_fgsm ? 1 : a.steps}, {"stepSize", step},
-                               {"randomStart", !is_fgsm && a.random_start}, {"correct", s.correct},
-                               {"total", s.total}, {"robustAccuracy", s.accuracy()}, {"seconds", s.seconds}});
+        const bool is_fgsm = a.type == "fgsm", is_apgd = a.type == "apgd";
+        const auto norm = a.norm == "l2" ? attacks::Norm::l2 : attacks::Norm::linf;
+        attacks::PgdOptions opts = is_fgsm ? attacks::fgsm_options(norm, eps) : attacks::PgdOptions{};
+        if (!is_fgsm) {
+          opts.norm = norm;
+          opts.epsilon = eps;
+          opts.steps = a.steps;
+          opts.step_size = a.step_size.value_or(-1);
+          opts.random_start = a.random_start;
+          opts.restarts = a.restarts;
+        }
+        opts.seed = seed;
+        opts.active_set = a.active_set;
+        opts.target = a.target == "leastLikely" ? attacks::Target::least_likely
+                      : a.target == "random"    ? attacks::Target::random
+                      : a.target == "label"     ? attacks::Target::label
+                                                : attacks::Target::none;
+        opts.target_label = a.target_label;
+        attacks::ApgdOptions apgd;
+        apgd.epsilon = eps;
+        apgd.steps = a.steps;
+        apgd.loss = a.loss == "dlr" ? attacks::ApgdLoss::dlr : attacks::ApgdLoss::ce;
+        apgd.restarts = a.restarts;
+        apgd.random_start = a.random_start;
+        apgd.seed = seed;
+        const auto label = is_apgd ? fmt::format("apgd-{}", a.loss)
+                                   : fmt::format("{}{}", is_fgsm ? (norm == attacks::Norm::l2 ? "fgm" : "fgsm") : "pgd",
+                                                 norm == attacks::Norm::l2 ? "-l2" : "");
+        const auto what = is_fgsm ? fmt::format("{} eps={}", label, eps_text(eps))
+                                  : fmt::format("{} eps={} steps={}{}", label, eps_text(eps), a.steps,
+                                                a.restarts > 1 ? fmt::format(" restarts={}", a.restarts) : "");
+        const RecordContext ctx{name, label, eps};
+        const AttackFn run = [&](const at::Tensor& x, const at::Tensor& y, int64_t first) {
+          return is_apgd ? attacks::run_apgd(eval.fn(), x, y, apgd, first) : attacks::run_pgd(eval.fn(), x, y, opts, first);
+        };
+        const AttackScore s = eval.attack(what, run, options.records ? &ctx : nullptr);
+        if (options.records) records += s.records;
+        Json target = nullptr;
+        if (a.target == "label") target = a.target_label;
+        else if (a.target != "none") target = a.target;
+        Json entry{{"attack", a.type}, {"manifest", a.manifest}, {"norm", a.norm}, {"loss", is_apgd ? Json(a.loss) : Json()},
+                   {"epsilon", eps}, {"steps", opts.steps},
+                   {"stepSize", is_apgd ? 2 * eps : attacks::pgd_step_size(opts)},
+                   {"randomStart", opts.random_start}, {"restarts", opts.restarts}, {"target", target},
+                   {"activeSet", opts.active_set}, {"correct", s.correct}, {"total", s.total},
+                   {"robustAccuracy", s.accuracy()},
+                   {"lastIterateCorrect", s.has_last ? Json(s.last_correct) : Json()},
+                   {"targetSuccessRate", a.target != "none" && s.total ? Json(double(s.target_hits) / s.total) : Json()},
+                   {"zeroGradientFraction", s.zero_grad_fraction}, {"seconds", s.seconds}};
+        adversarial.push_back(entry);
         note(what, fmt::format("robust   {:6.2f}%  ({}/{})  {:.2f}s", 100 * s.accuracy(), s.correct, s.total, s.seconds));
-        worst = std::max(worst, check_threshold(job, {fmt::format("adversarial/{}/eps={}", a.type, eps_text(eps)),
+        worst = std::max(worst, check_threshold(job, {fmt::format("adversarial/{}/eps={}", label, eps_text(eps)),
                                                       a.min_accuracy, a.severity, s.accuracy(),
                                                       fmt::format("robust accuracy under {}", what)}, findings));
+        // AutoAttack's sanity check: zero input gradients make any gradient attack look weak.
+        if (s.zero_grad_fraction > kZeroGradientLimit)
+          worst = std::max(worst, add_sanity_finding(job, findings, fmt::format("sanity/zero-gradients/{}/eps={}", label, eps_text(eps)),
+                                                     fmt::format("{:.1f}% of samples had all-zero input gradients under {}: "
+                                                                 "the robust accuracy may be overestimated (gradient masking)",
+                                                                 100 * s.zero_grad_fraction, what),
+                                                     s.zero_grad_fraction, kZeroGradientLimit));
       }
     }
     mr["adversarial"] = adversarial;
@@ -265,6 +279,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
   report["findings"] = all_findings;
 
   RunResult result;
+  result.records = std::move(records);
   result.exit_code = worst == Action::block ? kBlock : worst == Action::review ? kReview : kPass;
   report["verdict"] = worst == Action::block ? "block" : worst == Action::review ? "review" : "pass";
   report["exitCode"] = result.exit_code;

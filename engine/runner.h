@@ -13,6 +13,7 @@ namespace modelgate::engine {
 struct RunOptions {
   std::optional<std::string> device;  ///< overrides spec.device
   std::optional<uint64_t> seed;       ///< overrides spec.seed
+  bool records = false;               ///< collect per-sample attack records (JSON Lines)
   /// Receives one line per finished evaluation and periodic progress on long ones.
   std::function<void(const std::string&)> progress = [](const std::string&) {};
 };
@@ -22,6 +23,7 @@ struct RunOptions {
 struct RunResult {
   nlohmann::ordered_json report;
   int exit_code = 0;
+  std::string records;  ///< per-sample attack records, one JSON object per line (if asked for)
 };
 
 /// Loads the dataset and every model, checks them against each other before evaluating

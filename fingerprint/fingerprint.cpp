@@ -1,5 +1,7 @@
 #include "fingerprint/fingerprint.h"
 
+#include "kernels/ops.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
@@ -54,13 +56,10 @@ void check_probes(const at::Tensor& probes, const ProbeSpec& spec) {
   if (expected[0] == 0) throw std::invalid_argument("fingerprint: the probe set is empty (synthetic + real = 0)");
 }
 
-// Mean over every dimension but 1, in double so that summing many activations loses nothing.
+// Mean over every dimension but 1, through the single-pass statistics operator (CPU and
+// CUDA kernels accumulate in double, so summing many activations loses nothing).
 std::vector<float> channel_means(const at::Tensor& activation) {
-  std::vector<int64_t> dims;
-  for (int64_t d = 0; d < activation.dim(); ++d) {
-    if (d != 1) dims.push_back(d);
-  }
-  const at::Tensor mean = activation.to(at::kDouble).mean(dims).to(at::kFloat).cpu().contiguous();
+  const at::Tensor mean = std::get<0>(kernels::channel_stats(activation.to(at::kFloat))).cpu().contiguous();
   return {mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel()};
 }
 

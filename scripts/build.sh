@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 mkdir -p build
+# nvcc lives in /usr/local/cuda/bin on these machines, which is not always on PATH.
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export CUDACXX=/usr/local/cuda/bin/nvcc; fi
 if [ ! -f build/build.ninja ]; then
   prefix=$(.venv/bin/python -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
   cmake -S . -B build -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \

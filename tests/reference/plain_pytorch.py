@@ -96,6 +96,24 @@ def pgd(model, x0, y, eps, steps, step_size):
     return x
 
 
+def _per_sample_norm(t):
+    return t.flatten(1).norm(p=2, dim=1).view(-1, *([1] * (t.dim() - 1)))
+
+
+def pgd_l2(model, x0, y, eps, steps, step_size):
+    """Textbook L2 PGD: normalised gradient step, projection onto the eps-ball, clamp."""
+    x = x0.clone()
+    for _ in range(steps):
+        g = input_grad(model, x, y)
+        gn = _per_sample_norm(g)
+        x = x + step_size * torch.where(gn > 0, g / gn.clamp_min(1e-30), torch.zeros_like(g))
+        d = x - x0
+        dn = _per_sample_norm(d)
+        d = d * torch.clamp(eps / dn.clamp_min(1e-30), max=1.0)
+        x = torch.clamp(x0 + d, 0.0, 1.0).detach()
+    return x
+
+
 def opencv_default_sigma(k):
     return 0.3 * ((k - 1) * 0.5 - 1) + 0.8
 
@@ -138,6 +156,11 @@ def fgsm_correct(model, x, y, eps, batch_size=128):
 
 def pgd_correct(model, x, y, eps, steps, step_size, batch_size=128):
     return sum(count_correct(model, pgd(model, x[s], y[s], eps, steps, step_size), y[s])
+               for s in batches(len(y), batch_size))
+
+
+def pgd_l2_correct(model, x, y, eps, steps, step_size, batch_size=128):
+    return sum(count_correct(model, pgd_l2(model, x[s], y[s], eps, steps, step_size), y[s])
                for s in batches(len(y), batch_size))
 
 

@@ -1,0 +1,129 @@
+#include "engine/evaluator.h"
+
+#include "engine/errors.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+
+namespace modelgate::engine {
+namespace {
+using Clock = std::chrono::steady_clock;
+}  // namespace
+
+ModelEvaluator::ModelEvaluator(LoadedModel& model, const Dataset& data, c10::Device device, int64_t batch_size,
+               const RunOptions& options)
+    : model_(model), data_(data), device_(device), batch_size_(batch_size), options_(options) {
+  fn_ = [this](const at::Tensor& x) { return model_.module.forward({x}).toTensor(); };
+}
+
+Score ModelEvaluator::score(const std::string& what, const BatchTransform& transform) {
+  Score s;
+  const auto start = Clock::now();
+  auto last_note = start;
+  const int64_t n = data_.size();
+  const int64_t batches = (n + batch_size_ - 1) / batch_size_;
+  for (int64_t b = 0; b < batches; ++b) {
+    const int64_t first = b * batch_size_;
+    const int64_t len = std::min(batch_size_, n - first);
+    auto x = data_.inputs.narrow(0, first, len).to(device_);
+    auto y = data_.labels.narrow(0, first, len).to(device_);
+    at::Tensor input;
+    try {
+      input = transform(x, y, first);
+    } catch (const std::invalid_argument&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw RunError(fmt::format("{}: {} failed on samples {}..{}: {}", model_.path.string(), what,
+                                 first, first + len - 1, one_line(e)));
+    }
+    at::Tensor logits;
+    {
+      at::NoGradGuard no_grad;
+      logits = fn_(input);
+    }
+    if (!at::isfinite(logits).all().item<bool>())
+      throw RunError(fmt::format("{}: produced NaN or infinite logits during {} (samples {}..{})",
+                                 model_.path.string(), what, first, first + len - 1));
+    s.correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+    s.total += len;
+    const auto now = Clock::now();
+    if (now - last_note > std::chrono::seconds(5) && b + 1 < batches) {
+      options_.progress(fmt::format("  … {}: batch {}/{}", what, b + 1, batches));
+      last_note = now;
+    }
+  }
+  s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return s;
+}
+
+AttackScore ModelEvaluator::attack(const std::string& what, const AttackFn& run, const RecordContext* records) {
+  AttackScore s;
+  const auto start = Clock::now();
+  auto last_note = start;
+  const int64_t n = data_.size();
+  const int64_t batches = (n + batch_size_ - 1) / batch_size_;
+  double zero_grad = 0;
+  for (int64_t b = 0; b < batches; ++b) {
+    const int64_t first = b * batch_size_;
+    const int64_t len = std::min(batch_size_, n - first);
+    auto x = data_.inputs.narrow(0, first, len).to(device_);
+    auto y = data_.labels.narrow(0, first, len).to(device_);
+    attacks::AttackResult r;
+    at::Tensor clean_pred;
+    try {
+      {
+        at::NoGradGuard no_grad;
+        clean_pred = fn_(x).argmax(1);
+      }
+      r = run(x, y, first);
+    } catch (const std::invalid_argument&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw RunError(fmt::format("{}: {} failed on samples {}..{}: {}", model_.path.string(), what, first,
+                                 first + len - 1, one_line(e)));
+    }
+    const auto robust = clean_pred.eq(y).logical_and(r.fooled.logical_not());
+    s.correct += robust.sum().item<int64_t>();
+    s.total += len;
+    if (r.last_fooled.defined()) {
+      s.last_correct += r.last_fooled.logical_not().sum().item<int64_t>();
+      s.has_last = true;
+    }
+    if (r.target_hit.defined()) s.target_hits += r.target_hit.sum().item<int64_t>();
+    zero_grad += r.zero_grad_fraction * static_cast<double>(len);
+    if (records) append_records(*records, first, x, y, clean_pred, r, s.records);
+    const auto now = Clock::now();
+    if (now - last_note > std::chrono::seconds(5) && b + 1 < batches) {
+      options_.progress(fmt::format("  … {}: batch {}/{}", what, b + 1, batches));
+      last_note = now;
+    }
+  }
+  s.zero_grad_fraction = n ? zero_grad / static_cast<double>(n) : 0.0;
+  s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return s;
+}
+
+// One JSON line per sample: what a user needs to look at an individual adversarial example.
+void ModelEvaluator::append_records(const RecordContext& ctx, int64_t first, const at::Tensor& x, const at::Tensor& y,
+                           const at::Tensor& clean_pred, const attacks::AttackResult& r, std::string& out) {
+  const auto delta = (r.adversarial - x).flatten(1).to(at::kCPU, at::kDouble);
+  const auto linf = delta.abs().amax(1), l2 = delta.norm(2, 1);
+  const auto yc = y.cpu(), cp = clean_pred.cpu(), ap = r.adv_pred.cpu(), ff = r.first_fooled.cpu();
+  const auto lp = r.last_pred.defined() ? r.last_pred.cpu() : at::Tensor();
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    nlohmann::ordered_json line{{"model", ctx.model}, {"attack", ctx.attack}, {"epsilon", ctx.epsilon},
+                                {"index", first + i}, {"label", yc[i].item<int64_t>()},
+                                {"cleanPrediction", cp[i].item<int64_t>()},
+                                {"adversarialPrediction", ap[i].item<int64_t>()},
+                                {"linf", linf[i].item<double>()}, {"l2", l2[i].item<double>()}};
+    const int64_t f = ff[i].item<int64_t>();
+    line["firstFooledIteration"] = f >= 0 ? nlohmann::ordered_json(f) : nlohmann::ordered_json();
+    if (lp.defined()) line["lastIteratePrediction"] = lp[i].item<int64_t>();
+    out += line.dump();
+    out += '\n';
+  }
+}
+
+}  // namespace modelgate::engine

@@ -1,0 +1,77 @@
+#pragma once
+// Evaluation of one model over a dataset, batch by batch: clean or corrupted scoring, and
+// attacks with per-sample bookkeeping. engine/runner.cpp turns the scores into a report.
+#include "attacks/pgd.h"
+#include "engine/dataset.h"
+#include "engine/model.h"
+#include "engine/runner.h"
+
+#include <functional>
+#include <string>
+
+namespace modelgate::engine {
+
+/// Transforms a batch (inputs, labels, dataset index of the first sample) before scoring.
+using BatchTransform = std::function<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t)>;
+
+/// Correct predictions over the dataset.
+struct Score {
+  int64_t correct = 0;
+  int64_t total = 0;
+  double seconds = 0;
+  double accuracy() const { return total ? static_cast<double>(correct) / total : 0.0; }
+};
+
+/// An attack's counts over the dataset.
+struct AttackScore {
+  int64_t correct = 0;       // correct clean and at every evaluated iterate
+  int64_t total = 0;
+  int64_t last_correct = 0;  // correct at the last iterate (meaningful when has_last)
+  bool has_last = false;     // the attack kept its last iterate (no active set)
+  int64_t target_hits = 0;
+  double zero_grad_fraction = 0;
+  double seconds = 0;
+  std::string records;       // JSON Lines, when asked for
+  double accuracy() const { return total ? static_cast<double>(correct) / total : 0.0; }
+};
+
+/// Attacks one batch (inputs, labels, dataset index of the first sample).
+using AttackFn = std::function<attacks::AttackResult(const at::Tensor&, const at::Tensor&, int64_t)>;
+
+/// What each per-sample record line names.
+struct RecordContext {
+  std::string model, attack;
+  double epsilon;
+};
+
+/// Runs evaluations of one loaded model over a dataset on one device.
+class ModelEvaluator {
+ public:
+  ModelEvaluator(LoadedModel& model, const Dataset& data, c10::Device device, int64_t batch_size,
+                 const RunOptions& options);
+
+  /// The model as a differentiable callable (forward() returning logits).
+  const attacks::ModelFn& fn() const { return fn_; }
+
+  /// Scores the model on transform(batch) for every batch; `what` names the evaluation in
+  /// progress lines and errors. Throws RunError on a failure or non-finite logits.
+  Score score(const std::string& what, const BatchTransform& transform);
+
+  /// Attacks every batch. A sample counts as robust only if it is classified correctly clean
+  /// and at every evaluated iterate; the last-iterate count is kept when the attack reports it.
+  /// With `records`, one JSON line per sample is collected in the result.
+  AttackScore attack(const std::string& what, const AttackFn& run, const RecordContext* records);
+
+ private:
+  static void append_records(const RecordContext& ctx, int64_t first, const at::Tensor& x, const at::Tensor& y,
+                             const at::Tensor& clean_pred, const attacks::AttackResult& r, std::string& out);
+
+  LoadedModel& model_;
+  const Dataset& data_;
+  c10::Device device_;
+  int64_t batch_size_;
+  const RunOptions& options_;
+  attacks::ModelFn fn_;
+};
+
+}  // namespace modelgate::engine
