@@ -50,16 +50,26 @@ int run_cli(int argc, char** argv) {
   fp->add_option("--input-shape", fa.input_shape, "Per-sample input shape C,H,W when neither --data nor the model's metadata gives it")
       ->delimiter(',');
   fp->add_option("--device", fa.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  fp->add_option("--layers", fa.layers, "Module paths to capture, comma-separated (e.g. layer1,layer1.0.conv1); "
+                 "default: every top-level stage. 'modelgate inspect MODEL' lists them")->delimiter(',');
+  fp->add_option("--boundary", fa.boundary, "Number of boundary probes: adversarial examples made on this model, "
+                 "stored in the fingerprint and replayed by compare")->check(CLI::Range(0, 100000))->capture_default_str();
+  fp->add_option("--boundary-eps", fa.boundary_eps, "L-inf radius of the PGD that makes the boundary probes")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  fp->add_option("--boundary-steps", fa.boundary_steps, "PGD steps for the boundary probes (each stops at its first "
+                 "misclassified iterate)")->check(CLI::Range(1, 10000))->capture_default_str();
   fp->add_option("--sign", fa.sign, "Sign the fingerprint with this Ed25519 private key");
 
   CompareArgs ca;
   auto* cmp = app.add_subcommand("compare", "Compare a candidate model with a reference fingerprint");
   cmp->add_option("reference", ca.reference, "Reference fingerprint (JSON from 'modelgate fingerprint')")->required();
-  cmp->add_option("candidate", ca.candidate, "Candidate TorchScript model (.pt)")->required();
+  cmp->add_option("candidate", ca.candidate, "Candidate TorchScript model (.pt), or its fingerprint (JSON) taken on the same probes")->required();
   cmp->add_option("--report", ca.report, "Also write the comparison as JSON to this path");
   cmp->add_option("--device", ca.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmp->add_option("--verify", ca.verify, "Refuse (exit 3) a reference fingerprint not signed by this Ed25519 public key, or altered since");
   cmp->add_option("--sign", ca.sign, "Sign the comparison report with this Ed25519 private key");
+  cmp->add_option("--thresholds", ca.thresholds, "Thresholds file (JSON) replacing the compiled-in calibration "
+                  "(fingerprint/thresholds.json, from scripts/calibrate_fingerprints.py)");
   cmp->footer("Verdicts: identical (same weights), equivalent (same outputs within float tolerance),\n"
               "derived (a modified descendant: review), unrelated (block).\n"
               "Exit codes: 0 identical or equivalent, 1 derived, 2 unrelated, 3 invalid input.");

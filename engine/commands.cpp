@@ -14,6 +14,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -98,15 +100,67 @@ at::Tensor probes_for(const fingerprint::ProbeSpec& spec) {
 }
 
 fingerprint::Fingerprint fingerprint_model(LoadedModel& model, const fingerprint::ProbeSpec& spec,
-                                           const c10::Device& device) {
+                                           const std::vector<std::string>& layers, const c10::Device& device) {
   const auto probes = probes_for(spec).to(device);
   {
     at::NoGradGuard no_grad;  // fails early, with the model's own message, on a shape mismatch
     forward_logits(model.module, probes.narrow(0, 0, std::min<int64_t>(2, probes.size(0))), model.path.string());
   }
-  auto fp = fingerprint::compute(model.module, probes, spec);
+  fingerprint::Fingerprint fp;
+  try {
+    fp = fingerprint::compute(model.module, probes, spec, layers);
+  } catch (const std::invalid_argument& e) {
+    throw InputError(fmt::format("{}: {}", model.path.string(), one_line(e)));
+  }
   fp.model_sha256 = model.sha256;
   return fp;
+}
+
+nlohmann::json read_json_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) throw InputError(fmt::format("{}: {} not found or unreadable", path, what));
+  std::stringstream text;
+  text << in.rdbuf();
+  const auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw InputError(path + ": not valid JSON");
+  return j;
+}
+
+fingerprint::Fingerprint parse_fingerprint(const nlohmann::json& j, const std::string& path) {
+  try {
+    return fingerprint::from_json(j);
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("{}: not a modelgate fingerprint: {}", path, one_line(e)));
+  }
+}
+
+// A candidate given as a fingerprint file rather than a model: JSON, by content.
+bool is_fingerprint_file(const std::string& path) {
+  std::ifstream in(path);
+  char c = 0;
+  while (in.get(c) && std::isspace(static_cast<unsigned char>(c))) {
+  }
+  return in && c == '{';
+}
+
+// The verdict's evidence in a few lines; the report has every field.
+void print_comparison(const fingerprint::Comparison& c) {
+  auto value = [&](const std::string& name) {
+    const auto v = c.metrics.get(name);
+    return v ? fmt::format("{:.4f}", *v) : std::string("n/a");
+  };
+  fmt::print("weights   {} (tensors matching {}/{}, compared {}), architecture {}\n",
+             c.weights_identical ? "identical" : "differ", c.tensors_matching, c.tensors_reference, c.tensors_compared,
+             c.arch_identical ? "identical" : "differs");
+  fmt::print("outputs   agreement {}  JS distance {}  logit correlation {}  max rel diff {}\n", value("outputAgreement"),
+             value("jsDistance"), value("logitCorrelation"),
+             c.max_logit_rel_diff ? fmt::format("{:.3g}", *c.max_logit_rel_diff) : "n/a");
+  fmt::print("boundary  agreement {}  accuracy gap {}\n", value("boundaryAgreement"), value("boundaryAccuracyGap"));
+  fmt::print("layers    LOD {}  LAD {}  CKA {}  ({} compared{})\n", value("lod"), value("lad"), value("cka"),
+             c.layers.size(), c.unmatched_layers.empty() ? "" : fmt::format(", unmatched: {}", fmt::join(c.unmatched_layers, ", ")));
+  fmt::print("weights   cosine {}  relative L2 {}\n", value("weightCosine"), value("weightRelL2"));
+  fmt::print("rules     {} ({})\n", c.rules_met.empty() ? "none met" : fmt::format("{}", fmt::join(c.rules_met, "; ")),
+             c.thresholds.source.empty() ? "given" : shown(c.thresholds.source));
 }
 
 }  // namespace
@@ -152,39 +206,70 @@ int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress) {
     if (spec.input_shape.empty())
       throw InputError(args.model + ": the model does not declare its input shape; pass --data or --input-shape C,H,W");
   }
-  progress(fmt::format("fingerprinting {} on {} probes ({} synthetic, {} real) on {}", args.model,
-                       spec.synthetic + spec.real, spec.synthetic, spec.real, device.str()));
-  const auto fp = fingerprint_model(model, spec, device);
+  spec.boundary.count = args.boundary;
+  spec.boundary.epsilon = args.boundary_eps;
+  spec.boundary.steps = args.boundary_steps;
+  if (spec.boundary.count > spec.synthetic + spec.real)
+    throw InputError(fmt::format("--boundary {} needs as many source probes; there are {} (--probes {} + --real {})",
+                                 spec.boundary.count, spec.synthetic + spec.real, spec.synthetic, spec.real));
+  const auto capturable = fingerprint::capturable_layers(model.module);
+  for (const auto& layer : args.layers) {
+    if (std::find(capturable.begin(), capturable.end(), layer) == capturable.end())
+      throw InputError(fmt::format("--layers: {} has no capturable layer '{}' (see 'modelgate inspect {}'; capturable: {})",
+                                   args.model, layer, args.model,
+                                   capturable.empty() ? std::string("none") : fmt::format("{}", fmt::join(capturable, ", "))));
+  }
+  const auto layers = args.layers.empty() ? fingerprint::default_layers(model.module) : args.layers;
+  progress(fmt::format("fingerprinting {} on {} probes ({} synthetic, {} real, {} boundary) on {}", args.model,
+                       spec.total(), spec.synthetic, spec.real, spec.boundary.count, device.str()));
+  const auto fp = fingerprint_model(model, spec, layers, device);
   auto out = fingerprint::to_json(fp);
   if (!args.sign.empty()) out["signature"] = signature_for(out, args.sign);
-  write_atomically(args.out, out.dump(1) + "\n");
-  fmt::print("fingerprint: {}\n  root   {}\n  arch   {}\n  tensors {}, parameters {}\n  layers {}\n", args.out,
-             fp.root_sha256, fp.arch_sha256, fp.tensors.size(), fp.parameter_count,
-             [&] { std::vector<std::string> n; for (const auto& l : fp.layers) n.push_back(l.name); return fmt::format("{}", fmt::join(n, ", ")); }());
+  const std::string text = out.dump(1) + "\n";
+  write_atomically(args.out, text);
+  std::vector<std::string> names;
+  for (const auto& l : fp.layers) names.push_back(l.name);
+  fmt::print("fingerprint: {} ({} KiB)\n  root   {}\n  arch   {}\n  tensors {}, parameters {}\n  probes {} ({} synthetic, {} real, {} boundary)\n  layers {}\n",
+             args.out, (text.size() + 1023) / 1024, fp.root_sha256, fp.arch_sha256, fp.tensors.size(), fp.parameter_count,
+             spec.total(), spec.synthetic, spec.real, spec.boundary.count, names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")));
   return 0;
 }
 
 int cmd_compare(const CompareArgs& args, const Progress& progress) {
-  std::ifstream in(args.reference);
-  if (!in) throw InputError(args.reference + ": reference fingerprint not found or unreadable");
-  std::stringstream text;
-  text << in.rdbuf();
-  const auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) throw InputError(args.reference + ": not valid JSON");
+  const auto j = read_json_file(args.reference, "reference fingerprint");
   if (!args.verify.empty()) verify_document(j, args.verify, args.reference);
   if (!args.sign.empty()) check_signing_key(args.sign);
-  fingerprint::Fingerprint reference;
-  try {
-    reference = fingerprint::from_json(j);
-  } catch (const std::exception& e) {
-    throw InputError(fmt::format("{}: not a modelgate fingerprint: {}", args.reference, one_line(e)));
+  const auto reference = parse_fingerprint(j, args.reference);
+  fingerprint::Thresholds thresholds = fingerprint::calibrated_thresholds();
+  if (!args.thresholds.empty()) {
+    try {
+      thresholds = fingerprint::thresholds_from_json(read_json_file(args.thresholds, "thresholds file"), args.thresholds);
+    } catch (const std::invalid_argument& e) {
+      throw InputError(one_line(e));
+    }
   }
-  const auto device = resolve_device(args.device);
-  auto model = load_model(args.candidate, device);
-  progress(fmt::format("replaying {} probes of {} on {}", reference.probes.synthetic + reference.probes.real,
-                       args.reference, args.candidate));
-  const auto candidate = fingerprint_model(model, reference.probes, device);
-  const auto cmp = fingerprint::compare(reference, candidate);
+  fingerprint::Fingerprint candidate;
+  std::string device_name = "none (fingerprint file)";
+  if (is_fingerprint_file(args.candidate)) {
+    candidate = parse_fingerprint(read_json_file(args.candidate, "candidate fingerprint"), args.candidate);
+    if (!fingerprint::same_probes(reference.probes, candidate.probes))
+      throw InputError(fmt::format("{}: taken on other probes than {} (seed, counts, input shape, data or boundary probes "
+                                   "differ); fingerprint the candidate model against the reference instead",
+                                   args.candidate, args.reference));
+  } else {
+    const auto device = resolve_device(args.device);
+    device_name = device.str();
+    auto model = load_model(args.candidate, device);
+    // The reference's layers, as far as the candidate has them; the rest show as unmatched.
+    const auto capturable = fingerprint::capturable_layers(model.module);
+    std::vector<std::string> layers;
+    for (const auto& l : reference.layers) {
+      if (std::find(capturable.begin(), capturable.end(), l.name) != capturable.end()) layers.push_back(l.name);
+    }
+    progress(fmt::format("replaying {} probes of {} on {}", reference.probes.total(), args.reference, args.candidate));
+    candidate = fingerprint_model(model, reference.probes, layers, device);
+  }
+  const auto cmp = fingerprint::compare(reference, candidate, thresholds);
   const auto verdict = fingerprint::to_string(cmp.verdict);
   const int code = cmp.verdict == fingerprint::Verdict::derived     ? 1
                    : cmp.verdict == fingerprint::Verdict::unrelated ? 2
@@ -193,7 +278,7 @@ int cmd_compare(const CompareArgs& args, const Progress& progress) {
                         {"exitCode", code},
                         {"tool", {{"name", "modelgate"}, {"version", MODELGATE_VERSION}}},
                         {"environment", environment()},
-                        {"device", device.str()},
+                        {"device", device_name},
                         {"reference", {{"path", args.reference}, {"rootSha256", reference.root_sha256},
                                        {"modelSha256", reference.model_sha256}}},
                         {"candidate", {{"path", args.candidate}, {"rootSha256", candidate.root_sha256},
@@ -202,11 +287,11 @@ int cmd_compare(const CompareArgs& args, const Progress& progress) {
                         {"referenceSignature", args.verify.empty() ? "not checked" : "verified"},
                         {"finishedAt", utc_now_iso()}};
   if (!args.sign.empty()) report["signature"] = signature_for(report, args.sign);
-  fmt::print("{}\n", cmp.to_json().dump(2));
+  print_comparison(cmp);
   fmt::print("verdict: {}\n", verdict);
   if (!args.report.empty()) {
     write_atomically(args.report, report.dump(2) + "\n");
-    fmt::print("report: {}\n", args.report);
+    fmt::print("report: {}\n", shown(args.report));
   }
   return code;
 }

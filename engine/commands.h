@@ -28,6 +28,10 @@ struct FingerprintArgs {
   std::vector<int64_t> input_shape;
   std::string device = "auto";
   std::string sign;  ///< private key: sign the fingerprint
+  std::vector<std::string> layers;  ///< module paths to tap; empty: the top-level stages
+  int64_t boundary = 32;            ///< boundary probes (adversarial examples on this model)
+  double boundary_eps = 0.1;        ///< L∞ radius of the PGD making them
+  int64_t boundary_steps = 20;
 };
 
 struct CompareArgs {
@@ -35,6 +39,7 @@ struct CompareArgs {
   std::string device = "auto";
   std::string sign;    ///< private key: sign the comparison report
   std::string verify;  ///< public key: refuse a reference fingerprint it did not sign
+  std::string thresholds;  ///< thresholds file replacing the calibrated rules
 };
 
 struct KeygenArgs {
@@ -50,7 +55,8 @@ struct InspectArgs {
 int cmd_validate(const ValidateArgs& args, const Progress& progress);
 /// `modelgate fingerprint`: writes a fingerprint file.
 int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress);
-/// `modelgate compare`: prints the verdict of a candidate against a reference fingerprint.
+/// `modelgate compare`: prints the verdict of a candidate (a model, or a fingerprint file taken
+/// on the same probes) against a reference fingerprint.
 int cmd_compare(const CompareArgs& args, const Progress& progress);
 /// `modelgate keygen`: writes an Ed25519 key pair.
 int cmd_keygen(const KeygenArgs& args);

@@ -261,7 +261,9 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
       spec.synthetic = job.fingerprint_probes;
       spec.input_shape = data.inputs.sizes().slice(1).vec();
       const auto t0 = Clock::now();
-      auto fp = fingerprint::compute(model.module, fingerprint::synthetic_probes(spec).to(device), spec);
+      spec.boundary.count = 0;  // boundary probes are for `modelgate fingerprint`, not the nightly summary
+      auto fp = fingerprint::compute(model.module, fingerprint::synthetic_probes(spec).to(device), spec,
+                                     fingerprint::default_layers(model.module));
       fp.model_sha256 = model.sha256;
       mr["fingerprint"] = ordered(fingerprint::summary_json(fp));
       note("fingerprint", fmt::format("root {}…  arch {}…  {:.2f}s", fp.root_sha256.substr(0, 12),

@@ -659,12 +659,47 @@ def _fp(path, tmp_path, name, *extra):
     return json.loads(out.read_text())
 
 
+FP_SCHEMA = REPO_ROOT / "fingerprint" / "schema" / "fingerprint.schema.json"
+
+
 def test_fingerprint_contents(ref_fp, demo, oracle):
+    import base64
+    import hashlib
+
+    import jsonschema
+    import numpy as np
+
     fp = json.loads(ref_fp.read_text())
+    jsonschema.validate(fp, json.loads(FP_SCHEMA.read_text()))
     assert HEX64.match(fp["rootSha256"]) and HEX64.match(fp["archSha256"])
-    names = set(oracle.model.state_dict())
-    assert names <= set(fp["tensors"]), sorted(names - set(fp["tensors"]))
-    assert all(HEX64.match(v) for v in fp["tensors"].values())
+    state = oracle.model.state_dict()
+    assert set(state) <= set(fp["tensors"]), sorted(set(state) - set(fp["tensors"]))
+    # The root is the OpenSSF-style manifest digest: sorted "name:sha256" lines.
+    lines = "".join(f"{n}:{fp['tensors'][n]['sha256']}\n" for n in sorted(fp["tensors"]))
+    assert hashlib.sha256(lines.encode()).hexdigest() == fp["rootSha256"]
+    w = state["fc2.weight"]
+    assert fp["tensors"]["fc2.weight"]["norm"] == pytest.approx(float(w.double().norm()), rel=1e-9)
+    # 64 synthetic + 64 real + 32 boundary probes; the logits are PyTorch's on those rows.
+    probes = fp["probes"]
+    assert (probes["synthetic"], probes["real"], probes["boundary"]["count"]) == (64, 64, 32)
+    logits = np.frombuffer(base64.b64decode(fp["logits"]["float32"]), dtype="<f4").reshape(160, 10)
+    real = oracle.x[:64]
+    want = oracle.model(real).detach().numpy()
+    np.testing.assert_allclose(logits[64:128], want, rtol=1e-4, atol=1e-4)
+    import torch
+
+    boundary = np.frombuffer(base64.b64decode(probes["boundary"]["float16"]), dtype="<f2").reshape(32, 1, 8, 8)
+    synthetic = torch.rand((64, 1, 8, 8), generator=torch.Generator().manual_seed(probes["seed"]))
+    rows = torch.cat([synthetic, real]).numpy()
+    src = rows[probes["boundary"]["sources"]]
+    assert np.abs(boundary.astype(np.float32) - src).max() <= probes["boundary"]["epsilon"] + 1e-3
+    labels = np.array(probes["boundary"]["labels"])
+    assert (oracle.model(torch.from_numpy(src)).argmax(1).numpy() == labels).all()
+    # Boundary probes sit just past the reference's boundary: fooled sources come first, and
+    # PGD-20 at eps 0.1 fools well over 32 of the demo model's 128 probe rows.
+    adv_pred = oracle.model(torch.from_numpy(boundary.astype(np.float32))).argmax(1).numpy()
+    assert (adv_pred != labels).all()
+    assert ref_fp.stat().st_size < 1_000_000
 
 
 def test_fingerprint_is_deterministic_and_weight_sensitive(tmp_path, demo, fixtures_dir):
@@ -687,6 +722,62 @@ def _compare(ref_fp, candidate, *extra):
     return proc, (m.group(1) if m else None)
 
 
+
+
+def test_fingerprint_layers_option_taps_nested_modules(tmp_path, fixtures_dir):
+    proc = run("inspect", fixtures_dir / "nested.pt")
+    assert "layer1.0.conv1" in proc.stdout.split("capturable layers")[1], proc.stdout
+    fp = _fp(fixtures_dir / "nested.pt", tmp_path, "nested", "--layers", "layer1.0.conv1,layer1", "--boundary", "0")
+    assert [layer["name"] for layer in fp["layers"]] == ["layer1.0.conv1", "layer1"]
+    default = _fp(fixtures_dir / "nested.pt", tmp_path, "nested_default", "--boundary", "0")
+    assert all("." not in layer["name"] for layer in default["layers"]) and default["layers"]
+
+
+def test_fingerprint_bad_options_name_the_problem(tmp_path, demo):
+    out = tmp_path / "x.json"
+    proc = run("fingerprint", demo["model"], "--out", out, "--layers", "conv1,nope")
+    assert proc.returncode == 3
+    assert "'nope'" in error_line(proc, "--layers") and "conv1" in proc.stderr
+    proc = run("fingerprint", demo["model"], "--out", out, "--probes", "4", "--boundary", "8")
+    assert proc.returncode == 3
+    error_line(proc, "--boundary 8")
+    assert not out.exists()
+
+
+def test_compare_two_fingerprint_files(ref_fp, tmp_path, demo, fixtures_dir):
+    # Without boundary probes, two fingerprints taken apart share their probes and compare
+    # without any model: the same verdict as replaying the probes on the candidate model.
+    ref0, cand0 = tmp_path / "ref0.fp.json", tmp_path / "cand0.fp.json"
+    for model, out in ((demo["model"], ref0), (fixtures_dir / "digits_equivalent.pt", cand0)):
+        assert run("fingerprint", model, "--out", out, "--data", demo["npz"], "--boundary", "0").returncode == 0
+    proc, by_file = _compare(ref0, cand0)
+    _, by_model = _compare(ref0, fixtures_dir / "digits_equivalent.pt")
+    assert (proc.returncode, by_file) == (0, "equivalent") and by_model == by_file, proc.stdout + proc.stderr
+    copy = tmp_path / "copy.fp.json"
+    copy.write_text(ref_fp.read_text())
+    proc, verdict = _compare(ref_fp, copy)
+    assert (proc.returncode, verdict) == (0, "identical"), proc.stdout + proc.stderr
+    # Boundary probes are made on each fingerprinted model: a candidate's own file was taken
+    # on other probes, and compare says so instead of comparing unlike rows.
+    own = tmp_path / "own.fp.json"
+    assert run("fingerprint", fixtures_dir / "digits_finetuned.pt", "--out", own, "--data", demo["npz"]).returncode == 0
+    proc, _ = _compare(ref_fp, own)
+    assert proc.returncode == 3
+    error_line(proc, "other probes")
+
+
+def test_compare_thresholds_file(ref_fp, tmp_path, fixtures_dir):
+    strict = tmp_path / "strict.json"
+    strict.write_text(json.dumps({"formatVersion": 1, "derived": {"combine": "any", "rules": [
+        {"metric": "weightCosine", "op": ">=", "value": 2.0}]}}))
+    proc, verdict = _compare(ref_fp, fixtures_dir / "digits_finetuned.pt", "--thresholds", strict)
+    assert (proc.returncode, verdict) == (2, "unrelated"), proc.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"formatVersion": 1, "derived": {"combine": "any", "rules": [
+        {"metric": "accuracy", "op": ">=", "value": 0.5}]}}))
+    proc, _ = _compare(ref_fp, fixtures_dir / "digits_finetuned.pt", "--thresholds", bad)
+    assert proc.returncode == 3
+    error_line(proc, "bad.json")
 
 
 @pytest.mark.parametrize("candidate,verdicts,code", [

@@ -4,6 +4,11 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/jit/passes/freeze_module.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/script.h>
+
+#include <algorithm>
 
 namespace modelgate::fingerprint {
 namespace {
@@ -20,9 +25,57 @@ torch::jit::Module child(const torch::jit::Module& m, const std::string& name) {
   return torch::jit::Module(m.attr(name).toObject());
 }
 
-TEST(Capture, LayersInCallOrder) {
+TEST(Capture, LayersInCallOrderNestedOnesIncluded) {
   const torch::jit::Module net = make_net(1);
-  EXPECT_EQ(capturable_layers(net), (std::vector<std::string>{"conv1", "block", "fc"}));
+  EXPECT_EQ(capturable_layers(net), (std::vector<std::string>{"conv1", "block.conv", "block", "fc"}));
+  EXPECT_EQ(default_layers(net), (std::vector<std::string>{"conv1", "block", "fc"}));
+}
+
+TEST(Capture, NestedLayerIsWhatTheSubmoduleReturns) {
+  const torch::jit::Module net = make_net(1);
+  const at::Tensor x = input_batch();
+  const Capture cap = capture(net, x, {"block.conv", "block"});
+  const at::Tensor conv1 = call(child(net, "conv1"), x).relu();
+  const at::Tensor inner = call(child(child(net, "block"), "conv"), conv1);
+  EXPECT_TRUE(at::equal(cap.layers[0].second, inner));
+  EXPECT_TRUE(at::equal(cap.layers[1].second, call(child(net, "block"), conv1)));
+}
+
+// Frozen in this process: forward() is one inlined graph with constants for weights; the module
+// path each node came from is all that names a layer.
+TEST(Capture, FrozenModelKeepsItsLayerNames) {
+  torch::jit::Module net = make_net(1);
+  net.eval();
+  const torch::jit::Module frozen = torch::jit::freeze(net);
+  EXPECT_TRUE(frozen.named_children().size() == 0 || frozen.parameters().size() == 0);
+  const auto layers = capturable_layers(frozen);
+  for (const char* name : {"conv1", "block.conv", "block", "fc"}) {
+    EXPECT_NE(std::find(layers.begin(), layers.end(), name), layers.end()) << name;
+  }
+  const at::Tensor x = input_batch();
+  const Capture want = capture(net, x, {"conv1", "block.conv", "block", "fc"});
+  const Capture got = capture(frozen, x, {"conv1", "block.conv", "block", "fc"});
+  for (size_t i = 0; i < want.layers.size(); ++i) {
+    EXPECT_TRUE(at::allclose(got.layers[i].second, want.layers[i].second, 1e-5, 1e-6)) << want.layers[i].first;
+  }
+  // conv1's tap predates the in-place relu_ in the frozen graph too.
+  EXPECT_LT(got.layers[0].second.min().item<float>(), 0.0f);
+  EXPECT_TRUE(at::allclose(got.output, call(net, x), 1e-5, 1e-6));
+}
+
+// Inlined by hand (what torch.jit.freeze or a graph pass leaves): forward has no submodule
+// calls left, yet every layer is still found by the path recorded on its nodes.
+TEST(Capture, InlinedGraphKeepsItsLayerNames) {
+  torch::jit::Module net = make_net(1);
+  torch::jit::Module inlined = net.clone();
+  torch::jit::Inline(*inlined.get_method("forward").graph());
+  for (const torch::jit::Node* node : inlined.get_method("forward").graph()->nodes()) {
+    ASSERT_NE(node->kind(), c10::prim::CallMethod);
+  }
+  EXPECT_EQ(capturable_layers(inlined), capturable_layers(net));
+  const at::Tensor x = input_batch();
+  EXPECT_TRUE(at::equal(capture(inlined, x, {"block.conv"}).layers[0].second,
+                        capture(net, x, {"block.conv"}).layers[0].second));
 }
 
 TEST(Capture, TapsEqualWhatEachSubmoduleReturns) {
@@ -83,10 +136,10 @@ TEST(Capture, UnknownLayerIsNamed) {
   } catch (const std::invalid_argument& e) {
     const std::string message = e.what();
     EXPECT_NE(message.find("'conv9'"), std::string::npos) << message;
-    EXPECT_NE(message.find("conv1, block, fc"), std::string::npos) << message;
+    EXPECT_NE(message.find("conv1, block.conv, block, fc"), std::string::npos) << message;
   }
-  // A nested module is not a top-level layer.
-  EXPECT_THROW(capture(net, input_batch(), {"block.conv"}), std::invalid_argument);
+  EXPECT_THROW(capture(net, input_batch(), {"block.conv9"}), std::invalid_argument);
+  EXPECT_THROW(capture(net, input_batch(), {"block."}), std::invalid_argument);
 }
 
 TEST(Capture, RepeatedCallTapsTheFirst) {

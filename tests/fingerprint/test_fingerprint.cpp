@@ -60,8 +60,13 @@ TEST(Compute, DigestsEveryParameterAndBuffer) {
   for (const auto& [name, digest] : fp.tensors) names.push_back(name);
   EXPECT_EQ(names, (std::vector<std::string>{"block.conv.bias", "block.conv.weight", "block.scale",
                                               "conv1.bias", "conv1.weight", "fc.bias", "fc.weight"}));
-  EXPECT_EQ(fp.tensors.at("fc.weight"), tensor_sha256(net.attr("fc").toObject()->getAttr("weight").toTensor()));
-  EXPECT_EQ(fp.root_sha256, root_sha256(fp.tensors));
+  EXPECT_EQ(fp.tensors.at("fc.weight").sha256, tensor_sha256(net.attr("fc").toObject()->getAttr("weight").toTensor()));
+  EXPECT_EQ(fp.root_sha256, root_sha256(fp.digests()));
+  // Floating tensors carry a norm and a sketch of sketch_bits bits; norms are exact.
+  const at::Tensor w = net.attr("fc").toObject()->getAttr("weight").toTensor();
+  EXPECT_NEAR(fp.tensors.at("fc.weight").norm, w.to(at::kDouble).norm().item<double>(), 1e-9);
+  EXPECT_EQ(int64_t(fp.tensors.at("fc.weight").sketch.size()) * 4, fp.sketch_bits);
+  EXPECT_EQ(fp.tensors.at("fc.weight").shape, (std::vector<int64_t>{10, 128}));
   // conv1 8·1·9+8, block.conv 8·8·9+8, fc 10·128+10; the buffer is not a parameter.
   EXPECT_EQ(fp.parameter_count, 80 + 584 + 1290);
   EXPECT_TRUE(fp.model_sha256.empty());
@@ -71,7 +76,7 @@ TEST(Compute, LayersAreChannelMeansOfEachSubmoduleOutput) {
   const torch::jit::Module net = make_net(1);
   const ProbeSpec spec = probe_spec();
   const at::Tensor probes = synthetic_probes(spec);
-  const Fingerprint fp = compute(net, probes, spec);
+  const Fingerprint fp = compute(net, probes, spec, default_layers(net));
   ASSERT_EQ(fp.layers.size(), 3u);
   EXPECT_EQ(fp.layers[0].name, "conv1");
   EXPECT_EQ(fp.layers[1].name, "block");
@@ -79,20 +84,82 @@ TEST(Compute, LayersAreChannelMeansOfEachSubmoduleOutput) {
   EXPECT_EQ(fp.layers[0].shape, (std::vector<int64_t>{64, 8, 8, 8}));
   EXPECT_EQ(fp.layers[2].shape, (std::vector<int64_t>{64, 10}));
 
+  // Per probe and channel: the mean over the spatial dims, taken before the in-place relu_.
   const at::Tensor conv1 = call(torch::jit::Module(net.attr("conv1").toObject()), probes);
-  const at::Tensor expected = conv1.to(at::kDouble).mean({0, 2, 3}).to(at::kFloat);
-  ASSERT_EQ(fp.layers[0].channel_mean.size(), 8u);
-  for (int64_t c = 0; c < 8; ++c) {
-    EXPECT_FLOAT_EQ(fp.layers[0].channel_mean[c], expected[c].item<float>()) << "channel " << c;
-  }
-  // Channel means of conv1 before the in-place relu_ include negative channels' pull.
-  EXPECT_LT(*std::min_element(fp.layers[0].channel_mean.begin(), fp.layers[0].channel_mean.end()),
-            conv1.relu().to(at::kDouble).mean({0, 2, 3}).min().item<double>());
+  const at::Tensor expected = conv1.mean({2, 3});
+  const Matrix& m = fp.layers[0].channel_means;
+  ASSERT_EQ(m.rows, 64);
+  ASSERT_EQ(m.cols, 8);
+  EXPECT_TRUE(at::allclose(at::tensor(m.values).reshape({64, 8}), expected, 1e-6, 1e-6));
+  EXPECT_LT(*std::min_element(m.values.begin(), m.values.end()), 0.0f);
 
   const at::Tensor logits = call(net, probes);
   EXPECT_EQ(fp.output_shape, (std::vector<int64_t>{64, 10}));
-  ASSERT_EQ(fp.logits.size(), 640u);
-  EXPECT_TRUE(at::allclose(at::tensor(fp.logits).reshape({64, 10}), logits));
+  ASSERT_EQ(fp.logits.values.size(), 640u);
+  EXPECT_TRUE(at::allclose(at::tensor(fp.logits.values).reshape({64, 10}), logits));
+}
+
+TEST(Compute, TapsTheRequestedNestedLayers) {
+  const torch::jit::Module net = make_net(1);
+  const ProbeSpec spec = probe_spec();
+  const at::Tensor probes = synthetic_probes(spec);
+  const Fingerprint fp = compute(net, probes, spec, {"block.conv"});
+  ASSERT_EQ(fp.layers.size(), 1u);
+  EXPECT_EQ(fp.layers[0].name, "block.conv");
+  const at::Tensor conv1 = call(torch::jit::Module(net.attr("conv1").toObject()), probes).relu();
+  const torch::jit::Module block(net.attr("block").toObject());
+  const at::Tensor inner = call(torch::jit::Module(block.attr("conv").toObject()), conv1);
+  EXPECT_TRUE(at::allclose(at::tensor(fp.layers[0].channel_means.values).reshape({64, 8}), inner.mean({2, 3}), 1e-6, 1e-6));
+}
+
+// A model whose class is whether the mean pixel exceeds ½: uniform probes sit close to its
+// boundary, so a small L∞ step crosses it (a random conv net may answer one class everywhere).
+torch::jit::Module mean_threshold() {
+  torch::jit::Module m("MeanThreshold");
+  m.register_attribute("training", c10::BoolType::get(), false);
+  m.define(R"JIT(
+def forward(self, x):
+    s = x.flatten(1).mean(1, keepdim=True) - 0.5
+    return torch.cat([s, -s], 1)
+)JIT");
+  return m;
+}
+
+TEST(Compute, BoundaryProbesAreMadeOnceStoredAndReplayed) {
+  const torch::jit::Module net = mean_threshold();
+  ProbeSpec spec = probe_spec();
+  spec.boundary.count = 8;
+  spec.boundary.epsilon = 0.2;
+  spec.boundary.steps = 10;
+  const at::Tensor probes = synthetic_probes(spec);
+  const Fingerprint fp = compute(net, probes, spec, {});
+  const BoundaryProbes& b = fp.probes.boundary;
+  ASSERT_EQ(b.labels.size(), 8u);
+  ASSERT_EQ(b.inputs.size(), 8u * 64u);
+  EXPECT_EQ(b.sha256, boundary_sha256(b));
+  EXPECT_EQ(fp.logits.rows, 72);  // 64 synthetic + 8 boundary rows
+
+  // Labels are the model's clean predictions on the sources; the stored inputs stay in the L∞
+  // ball (up to half rounding) and all sit past the boundary (fooled sources come first).
+  ASSERT_EQ(b.sources.size(), 8u);
+  const at::Tensor sources = probes.index_select(0, at::tensor(b.sources));
+  const at::Tensor clean = call(net, sources).argmax(1);
+  EXPECT_TRUE(at::equal(at::tensor(b.labels), clean));
+  const at::Tensor adv = boundary_tensor(fp.probes);
+  EXPECT_LE((adv - sources).abs().max().item<double>(), 0.2 + 1e-3);
+  EXPECT_EQ((call(net, adv).argmax(1) != clean).sum().item<int64_t>(), 8);
+  // Each stops at its first misclassified iterate: one 0.05 step past ½, not the whole ball.
+  EXPECT_LT((call(net, adv).select(1, 0)).abs().max().item<double>(), 0.05 + 1e-3);
+
+  // Replaying the stored spec on the same model gives the same rows, without a new attack.
+  const Fingerprint again = compute(net, probes, fp.probes, {});
+  EXPECT_EQ(again.probes.boundary.sha256, b.sha256);
+  EXPECT_EQ(again.logits.values, fp.logits.values);
+  EXPECT_TRUE(same_probes(fp.probes, again.probes));
+  ProbeSpec other = fp.probes;
+  other.boundary.labels[0] = (other.boundary.labels[0] + 1) % 10;
+  other.boundary.sha256 = boundary_sha256(other.boundary);
+  EXPECT_FALSE(same_probes(fp.probes, other));
 }
 
 TEST(Compute, SkipsLayersWithoutAChannelAxis) {
@@ -134,7 +201,7 @@ TEST(Compute, RejectsTrainingModeAndMismatchedProbes) {
   net.eval();
   ProbeSpec spec = probe_spec();
   spec.real = 3;  // the spec now promises 67 rows
-  EXPECT_THROW(compute(net, synthetic_probes(probe_spec()), spec), std::invalid_argument);
+  EXPECT_THROW(compute(net, synthetic_probes(probe_spec()), spec, {}), std::invalid_argument);
 }
 
 TEST(Compute, DoubleModelGetsDoubleProbes) {
@@ -142,7 +209,8 @@ TEST(Compute, DoubleModelGetsDoubleProbes) {
   net.to(at::kDouble);
   const Fingerprint fp = fingerprint_of(net);
   EXPECT_EQ(fp.output_shape, (std::vector<int64_t>{64, 10}));
-  EXPECT_EQ(fp.tensors.at("fc.weight").size(), 64u);
+  EXPECT_EQ(fp.tensors.at("fc.weight").sha256.size(), 64u);
+  EXPECT_EQ(fp.tensors.at("fc.weight").dtype, "float64");
 }
 
 TEST(Architecture, SameForOtherWeightsDifferentForOtherShapes) {
@@ -187,16 +255,18 @@ TEST(Json, RoundTripsExactly) {
   const nlohmann::json j = to_json(fp);
   const Fingerprint back = from_json(nlohmann::json::parse(j.dump()));
   EXPECT_EQ(to_json(back), j);
-  EXPECT_EQ(back.logits, fp.logits);
-  EXPECT_EQ(back.layers[1].channel_mean, fp.layers[1].channel_mean);
+  EXPECT_EQ(back.logits.values, fp.logits.values);
+  EXPECT_EQ(back.layers[1].channel_means.values, fp.layers[1].channel_means.values);
+  EXPECT_EQ(back.tensors.at("fc.weight").sketch, fp.tensors.at("fc.weight").sketch);
   EXPECT_EQ(back.probes.seed, fp.probes.seed);
 
   for (const char* key : {"formatVersion", "modelSha256", "tensors", "rootSha256", "archSha256", "parameterCount",
-                          "probes", "layers", "outputShape", "logits"}) {
+                          "weightSketch", "probes", "layers", "outputShape", "logits"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_EQ(j["probes"]["inputShape"], nlohmann::json({1, 8, 8}));
-  EXPECT_TRUE(j["layers"][0].contains("channelMean"));
+  EXPECT_TRUE(j["layers"][0].contains("channelMeans"));
+  EXPECT_TRUE(j["probes"].contains("boundary"));
 }
 
 TEST(Json, ErrorsNameTheField) {
@@ -218,15 +288,23 @@ TEST(Json, ErrorsNameTheField) {
   EXPECT_NE(error_of(j).find("'probes.inputShape' is missing"), std::string::npos) << error_of(j);
 
   j = good;
-  j["layers"][1]["channelMean"].erase(0);
-  EXPECT_NE(error_of(j).find("'layers[1].channelMean'"), std::string::npos) << error_of(j);
+  j["layers"][1]["channelMeans"]["cols"] = 7;
+  EXPECT_NE(error_of(j).find("'layers[1].channelMeans"), std::string::npos) << error_of(j);
 
   j = good;
-  j["logits"].erase(0);
-  EXPECT_NE(error_of(j).find("'logits'"), std::string::npos) << error_of(j);
+  j["logits"]["float32"] = "not*base64";
+  EXPECT_NE(error_of(j).find("'logits.float32'"), std::string::npos) << error_of(j);
 
   j = good;
-  j["formatVersion"] = 2;
+  j["probes"]["boundary"]["labels"] = {1};
+  EXPECT_NE(error_of(j).find("'probes.boundary.labels'"), std::string::npos) << error_of(j);
+
+  j = good;
+  j["probes"]["boundary"]["float16"] = "AAAA";
+  EXPECT_NE(error_of(j).find("'probes.boundary.float16'"), std::string::npos) << error_of(j);
+
+  j = good;
+  j["formatVersion"] = 1;
   EXPECT_NE(error_of(j).find("'formatVersion'"), std::string::npos) << error_of(j);
 
   j = good;
@@ -235,18 +313,30 @@ TEST(Json, ErrorsNameTheField) {
 
   // A manifest edited without its root is caught, not silently compared.
   j = good;
-  j["tensors"]["fc.bias"] = sha256_hex("other", 5);
+  j["tensors"]["fc.bias"]["sha256"] = sha256_hex("other", 5);
   EXPECT_NE(error_of(j).find("'rootSha256'"), std::string::npos) << error_of(j);
 
   EXPECT_THROW(from_json(nlohmann::json::array()), std::invalid_argument);
 }
 
-TEST(Json, NonFiniteLogitsReadBackAsNaN) {
+TEST(Json, NonFiniteLogitsSurviveTheRoundTrip) {
   Fingerprint fp = fingerprint_of(make_net(1));
-  fp.logits[0] = std::numeric_limits<float>::quiet_NaN();
+  fp.logits.values[0] = std::numeric_limits<float>::quiet_NaN();
+  fp.logits.values[1] = std::numeric_limits<float>::infinity();
   const Fingerprint back = from_json(nlohmann::json::parse(to_json(fp).dump()));
-  EXPECT_TRUE(std::isnan(back.logits[0]));
-  EXPECT_EQ(back.logits[1], fp.logits[1]);
+  EXPECT_TRUE(std::isnan(back.logits.values[0]));
+  EXPECT_EQ(back.logits.values[1], fp.logits.values[1]);
+  EXPECT_EQ(back.logits.values[2], fp.logits.values[2]);
+}
+
+TEST(Json, Base64RoundTripsAndRejectsGarbage) {
+  for (const std::string text : {"", "a", "ab", "abc", "abcd", "hello, world"}) {
+    const auto back = base64_decode(base64_encode(text.data(), text.size()));
+    EXPECT_EQ(std::string(back.begin(), back.end()), text);
+  }
+  EXPECT_EQ(base64_encode("hello", 5), "aGVsbG8=");
+  EXPECT_THROW(base64_decode("abc"), std::invalid_argument);
+  EXPECT_THROW(base64_decode("ab*="), std::invalid_argument);
 }
 
 TEST(Json, SummaryHasTheShortForm) {
@@ -258,6 +348,7 @@ TEST(Json, SummaryHasTheShortForm) {
   EXPECT_EQ(s["layers"], nlohmann::json({"conv1", "block", "fc"}));
   EXPECT_EQ(s["probes"]["seed"], 7);
   EXPECT_FALSE(s.contains("logits"));
+  EXPECT_FALSE(s["probes"]["boundary"].contains("float16"));
 }
 
 }  // namespace

@@ -76,7 +76,7 @@ ProbeSpec probe_spec(uint64_t seed) {
 
 Fingerprint fingerprint_of(const torch::jit::Module& module, uint64_t seed) {
   const ProbeSpec spec = probe_spec(seed);
-  return compute(module, synthetic_probes(spec), spec);
+  return compute(module, synthetic_probes(spec), spec, default_layers(module));
 }
 
 void scale_parameters(torch::jit::Module& module, double factor) {

@@ -33,16 +33,27 @@ ProbeSpec reference_spec(const nlohmann::json& ref) {
   return spec;
 }
 
+std::vector<std::string> reference_layers(const nlohmann::json& ref) {
+  std::vector<std::string> names;
+  for (const auto& l : ref["layers"]) names.push_back(l["name"]);
+  return names;
+}
+
 Fingerprint fingerprint_file(const std::string& name, const ProbeSpec& spec) {
-  Fingerprint fp = compute(load(name), synthetic_probes(spec), spec);
+  Fingerprint fp = compute(load(name), synthetic_probes(spec), spec, reference_layers(reference()));
   fp.model_sha256 = file_sha256(fixture(name));
   return fp;
 }
 
 void expect_close(const std::vector<float>& got, const nlohmann::json& want, const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
+  const nlohmann::json flat = want.is_array() && !want.empty() && want[0].is_array() ? [&] {
+    nlohmann::json f = nlohmann::json::array();
+    for (const auto& row : want) f.insert(f.end(), row.begin(), row.end());
+    return f;
+  }() : want;
+  ASSERT_EQ(got.size(), flat.size()) << what;
   for (size_t i = 0; i < got.size(); ++i) {
-    const double w = want[i].get<double>();
+    const double w = flat[i].get<double>();
     EXPECT_NEAR(got[i], w, 1e-5 * (1 + std::abs(w))) << what << "[" << i << "]";
   }
 }
@@ -51,23 +62,25 @@ TEST(Traced, ProbesAndDigestsMatchPython) {
   const nlohmann::json ref = reference();
   EXPECT_EQ(tensor_sha256(synthetic_probes(reference_spec(ref))), ref["probesSha256"]);
   const Fingerprint fp = fingerprint_file("traced_cnn.pt", reference_spec(ref));
-  EXPECT_EQ(nlohmann::json(fp.tensors), ref["tensors"]);
+  EXPECT_EQ(nlohmann::json(fp.digests()), ref["tensors"]);
 }
 
 TEST(Traced, LayersAndLogitsMatchPythonHooks) {
   const nlohmann::json ref = reference();
   for (const char* name : {"traced_cnn.pt", "scripted_cnn.pt"}) {
     SCOPED_TRACE(name);
-    EXPECT_EQ(capturable_layers(load(name)), (std::vector<std::string>{"conv1", "block", "fc"}));
+    // Nested modules included, in the order forward() produces them, as the Python hooks saw.
+    EXPECT_EQ(capturable_layers(load(name)), reference_layers(ref));
+    EXPECT_EQ(default_layers(load(name)), (std::vector<std::string>{"conv1", "block", "fc"}));
     const Fingerprint fp = fingerprint_file(name, reference_spec(ref));
     ASSERT_EQ(fp.layers.size(), ref["layers"].size());
     for (size_t i = 0; i < fp.layers.size(); ++i) {
       EXPECT_EQ(fp.layers[i].name, ref["layers"][i]["name"]);
       EXPECT_EQ(nlohmann::json(fp.layers[i].shape), ref["layers"][i]["shape"]);
-      expect_close(fp.layers[i].channel_mean, ref["layers"][i]["channelMean"], fp.layers[i].name);
+      expect_close(fp.layers[i].channel_means.values, ref["layers"][i]["channelMeans"], fp.layers[i].name);
     }
     EXPECT_EQ(nlohmann::json(fp.output_shape), ref["outputShape"]);
-    expect_close(fp.logits, ref["logits"], "logits");
+    expect_close(fp.logits.values, ref["logits"], "logits");
   }
 }
 
@@ -78,7 +91,7 @@ TEST(Traced, TracedAndScriptedCopiesAreIdentical) {
   EXPECT_NE(traced.model_sha256, scripted.model_sha256);
   EXPECT_EQ(traced.arch_sha256, scripted.arch_sha256)
       << arch_description(load("traced_cnn.pt")) << "vs\n" << arch_description(load("scripted_cnn.pt"));
-  const Comparison c = compare(traced, scripted);
+  const Comparison c = compare(traced, scripted, Thresholds{});
   EXPECT_EQ(c.verdict, Verdict::identical) << c.to_json().dump();
 }
 
@@ -106,15 +119,15 @@ TEST(Traced, DemoDigitsModelSelfCompares) {
   spec.input_shape = meta["input_shape"].get<std::vector<int64_t>>();
 
   const std::string before = m.get_method("forward").graph()->toString();
-  const Fingerprint fp = compute(m, synthetic_probes(spec), spec);
+  const Fingerprint fp = compute(m, synthetic_probes(spec), spec, default_layers(m));
   EXPECT_EQ(m.get_method("forward").graph()->toString(), before);
   std::vector<std::string> names;
   for (const LayerSummary& l : fp.layers) names.push_back(l.name);
   // pool, fc1 and conv2 come with mangled class names in a scripted file; none may leak.
   EXPECT_EQ(arch_description(m).find("mangle"), std::string::npos) << arch_description(m);
-  EXPECT_EQ(names, capturable_layers(m));
+  EXPECT_EQ(names, default_layers(m));
   EXPECT_FALSE(names.empty());
-  EXPECT_EQ(compare(fp, compute(m.clone(), synthetic_probes(spec), spec)).verdict, Verdict::identical);
+  EXPECT_EQ(compare(fp, compute(m.clone(), synthetic_probes(spec), spec, names)).verdict, Verdict::identical);
 }
 
 }  // namespace
