@@ -116,6 +116,13 @@ std::map<std::string, std::string> tensor_digests(const torch::jit::Module& modu
   return digests;
 }
 
+std::map<std::string, TensorRecord> weight_records(const torch::jit::Module& module, int64_t bits, uint64_t seed) {
+  std::map<std::string, TensorRecord> records;
+  for (const auto& p : module.named_parameters(/*recurse=*/true)) records[p.name] = tensor_record(p.value, bits, seed);
+  for (const auto& b : module.named_buffers(/*recurse=*/true)) records[b.name] = tensor_record(b.value, bits, seed);
+  return records;
+}
+
 std::string arch_description(const torch::jit::Module& module) {
   std::vector<std::string> lines;
   for (const auto& m : module.named_modules()) {
@@ -214,8 +221,7 @@ Fingerprint compute(const torch::jit::Module& module, const at::Tensor& probes, 
   fp.format_version = kFormatVersion;
   fp.sketch_bits = sketch_bits;
   fp.sketch_seed = sketch_seed;
-  for (const auto& p : module.named_parameters(/*recurse=*/true)) fp.tensors[p.name] = tensor_record(p.value, sketch_bits, sketch_seed);
-  for (const auto& b : module.named_buffers(/*recurse=*/true)) fp.tensors[b.name] = tensor_record(b.value, sketch_bits, sketch_seed);
+  fp.tensors = weight_records(module, sketch_bits, sketch_seed);
   fp.root_sha256 = root_sha256(fp.digests());
   const std::string arch = arch_description(module);
   fp.arch_sha256 = sha256_hex(arch.data(), arch.size());

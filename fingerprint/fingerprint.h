@@ -22,6 +22,10 @@ at::Tensor synthetic_probes(const ProbeSpec& spec);
 /// Digest of every parameter and buffer (recursive, qualified names) by tensor_sha256.
 std::map<std::string, std::string> tensor_digests(const torch::jit::Module& module);
 
+/// Every parameter and buffer (recursive, qualified names) as a TensorRecord: its digest, and
+/// for floating tensors the L2 norm and a `bits`-bit sign sketch seeded with `seed`.
+std::map<std::string, TensorRecord> weight_records(const torch::jit::Module& module, int64_t bits, uint64_t seed);
+
 /// The canonical text arch_sha256 hashes: sorted lines "module <name> <type>",
 /// "parameter <name> <dtype>[shape]" and "buffer <name> <dtype>[shape]" for every submodule
 /// (recursive), parameter and buffer. Type names lose the "__torch__." prefix and TorchScript's
