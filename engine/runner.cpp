@@ -2,7 +2,6 @@
 
 #include "attacks/apgd.h"
 #include "attacks/corruptions.h"
-#include "attacks/fgsm.h"
 #include "attacks/pgd.h"
 #include "engine/dataset.h"
 #include "engine/device.h"
