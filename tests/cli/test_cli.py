@@ -992,3 +992,16 @@ def test_apgd_l2_with_and_without_the_active_set(tmp_path, demo):
     assert without["lastIterateCorrect"] >= without["correct"]
     assert with_set["robustAccuracy"] <= pgd["robustAccuracy"] < m["clean"]["accuracy"]
 
+
+def test_threads_option_sets_the_cpu_thread_count(tmp_path, demo):
+    proc = run("validate", "--help")
+    assert proc.returncode == 0 and "--threads" in proc.stdout
+    for t in (1, 2):
+        d = tmp_path / str(t)
+        d.mkdir()
+        proc, rpath, _ = validate(d, job_text(demo["model"], demo["npz"], [PGD_FAST]), "--threads", t)
+        assert load_report(rpath, proc)["environment"]["cpuThreads"] == t
+    proc, rpath, _ = validate(tmp_path, job_text(demo["model"], demo["npz"], [PGD_FAST]), "--threads", 0)
+    assert proc.returncode == 3
+    error_line(proc, "--threads")
+    assert not rpath.exists()
