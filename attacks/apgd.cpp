@@ -12,6 +12,11 @@
 namespace modelgate::attacks {
 namespace {
 
+// Restart r draws from its own stream; restart 0 keeps the plain seed (as in run_pgd).
+uint64_t restart_seed(uint64_t seed, int64_t r) { return seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(r); }
+
+constexpr uint64_t kAngleStream = 0x414E474C45000000ULL;  // "ANGLE": Box-Muller's second word
+
 struct Evaluation {
   at::Tensor logits, loss, grad;  // loss per sample, grad of their sum
 };
@@ -33,9 +38,51 @@ at::Tensor per_sample(const at::Tensor& v, const at::Tensor& x) {
   return v.view(shape);
 }
 
-at::Tensor project(const at::Tensor& v, const at::Tensor& x0, double eps) {
-  return at::min(at::max(v, x0 - eps), x0 + eps).clamp_(0.0, 1.0);
+at::Tensor l2_norms(const at::Tensor& v) { return per_sample(v.flatten(1).norm(2, 1), v); }
+
+// AutoAttack's normalize(): v/(‖v‖₂ + 1e−12) per sample, so a zero gradient makes no move.
+at::Tensor l2_normalised(const at::Tensor& v) { return v / (l2_norms(v) + 1e-12); }
+
+at::Tensor project(const at::Tensor& v, const at::Tensor& x0, double eps, Norm norm) {
+  if (norm == Norm::linf) return at::min(at::max(v, x0 - eps), x0 + eps).clamp_(0.0, 1.0);
+  // AutoAttack projects onto the ball first and clips to the unit box second (not the exact
+  // projection onto their intersection).
+  const auto d = v - x0;
+  return (x0 + l2_normalised(d) * l2_norms(d).clamp_max(eps)).clamp_(0.0, 1.0);
 }
+
+// Standard normal values shaped like x, keyed like kernels::uniform_ball (seed, dataset index,
+// element): Box-Muller on two Philox words, so the start does not depend on batching.
+at::Tensor standard_normal(const at::Tensor& x, uint64_t seed, int64_t first_index) {
+  auto unit = [&](uint64_t s) {
+    return kernels::philox_bits(x, s, first_index).to(at::kLong).bitwise_and(0xFFFFFFFFLL).to(at::kDouble) /
+           4294967296.0;
+  };
+  const auto u1 = 1.0 - unit(seed);  // (0, 1]: the logarithm stays finite
+  const auto u2 = unit(seed ^ kAngleStream);
+  return ((-2.0 * u1.log()).sqrt() * (2.0 * M_PI * u2).cos()).to(x.scalar_type());
+}
+
+at::Tensor start_point(const at::Tensor& x, const ApgdOptions& o, int64_t r, int64_t first_index) {
+  if (!o.random_start) return x.clone();
+  const uint64_t seed = restart_seed(o.seed, r);
+  if (o.norm == Norm::linf) return (x + kernels::uniform_ball(x, o.epsilon, seed, first_index)).clamp_(0.0, 1.0);
+  return (x + o.epsilon * l2_normalised(standard_normal(x, seed, first_index))).clamp_(0.0, 1.0);
+}
+
+// Everything APGD keeps per sample, for the samples still attacked: row i is batch position
+// idx[i]. The active set drops rows from all of it at once.
+struct State {
+  at::Tensor idx, x0, y;
+  at::Tensor adv, prev, grad, loss_prev;
+  at::Tensor step, best, best_grad, best_loss, increases, best_loss_at_check, reduced_at_check;
+
+  void keep(const at::Tensor& rows) {
+    for (at::Tensor* t : {&idx, &x0, &y, &adv, &prev, &grad, &loss_prev, &step, &best, &best_grad, &best_loss,
+                          &increases, &best_loss_at_check, &reduced_at_check})
+      *t = t->index_select(0, rows);
+  }
+};
 
 }  // namespace
 
@@ -62,99 +109,95 @@ at::Tensor dlr_loss(const at::Tensor& logits, const at::Tensor& y) {
 
 AttackResult run_apgd(const ModelFn& model, const at::Tensor& x, const at::Tensor& y, const ApgdOptions& opts,
                       int64_t first_index) {
-  TORCH_CHECK(x.dim() >= 2 && y.dim() == 1 && x.size(0) == y.size(0), "run_apgd: expected N×… inputs and N labels");
+  AttackResult res = unattacked_result(x, y);
   const int64_t n = x.size(0);
   const double eps = opts.epsilon;
   const auto checkpoints = apgd_checkpoints(opts.steps);
   const auto long_opts = y.options().dtype(at::kLong);
-  AttackResult res;
-  res.fooled = at::zeros({n}, long_opts.dtype(at::kBool));
-  res.first_fooled = at::full({n}, -1, long_opts);
-  res.adversarial = x.clone();
-  res.adv_pred = at::full({n}, -1, long_opts);
   bool first_gradient = true;
 
-  // Records iterate `eval_index` of the whole batch: newly fooled samples keep it.
-  auto record = [&](const at::Tensor& adv, const at::Tensor& pred, int64_t eval_index) {
-    const auto newly = pred.ne(y).logical_and(res.fooled.logical_not());
-    const auto pos = newly.nonzero().squeeze(1);
-    if (pos.numel() == 0) return;
-    res.fooled.index_fill_(0, pos, true);
-    res.first_fooled.index_fill_(0, pos, eval_index);
-    res.adversarial.index_copy_(0, pos, adv.index_select(0, pos));
-    res.adv_pred.index_copy_(0, pos, pred.index_select(0, pos));
-  };
-
   const int64_t restarts = std::max<int64_t>(1, opts.restarts);
-  at::Tensor adv;
-  at::Tensor last_pred;
   for (int64_t r = 0; r < restarts; ++r) {
     const int64_t base = r * (opts.steps + 1);
-    adv = x.clone();
-    if (opts.random_start)
-      adv = (x + kernels::uniform_ball(x, eps, opts.seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(r), first_index))
-                .clamp_(0.0, 1.0);
-    auto ev = evaluate(model, adv, y, opts.loss);
+    State s;
+    s.idx = opts.active_set ? res.fooled.logical_not().nonzero().squeeze(1) : at::arange(n, long_opts);
+    if (s.idx.numel() == 0) break;
+    s.x0 = x.index_select(0, s.idx);
+    s.y = y.index_select(0, s.idx);
+    s.adv = start_point(x, opts, r, first_index).index_select(0, s.idx);
+    auto ev = evaluate(model, s.adv, s.y, opts.loss);
     if (first_gradient) {
-      res.zero_grad_fraction = ev.grad.flatten(1).abs().amax(1).eq(0).to(at::kDouble).mean().item<double>();
+      res.zero_grad_fraction = zero_gradient_fraction(ev.grad);
       first_gradient = false;
     }
-    record(adv, ev.logits.argmax(1), base);
-    auto step = at::full({n}, 2.0 * eps, x.options().dtype(at::kFloat));
-    auto best = adv.clone(), best_grad = ev.grad.clone(), best_loss = ev.loss.clone();
-    auto prev = adv.clone();
-    auto grad = ev.grad, loss_prev = ev.loss;
-    auto increases = at::zeros({n}, long_opts);
-    auto best_loss_at_check = best_loss.clone();
-    auto reduced_at_check = at::ones({n}, long_opts.dtype(at::kBool));
+    at::Tensor pred = ev.logits.argmax(1), wrong = pred.ne(s.y);
+    record_iterate(res, s.idx, s.adv, pred, wrong, base);
+    const int64_t m = s.idx.numel();
+    s.step = at::full({m}, 2.0 * eps, x.options().dtype(at::kFloat));
+    s.best = s.adv.clone();
+    s.best_grad = ev.grad.clone();
+    s.best_loss = ev.loss.clone();
+    s.prev = s.adv.clone();
+    s.grad = ev.grad;
+    s.loss_prev = ev.loss;
+    s.increases = at::zeros({m}, long_opts);
+    s.best_loss_at_check = s.best_loss.clone();
+    s.reduced_at_check = at::ones({m}, long_opts.dtype(at::kBool));
     size_t next_check = 0;
     int64_t since_check = 0;
     for (int64_t i = 0; i < opts.steps; ++i) {
-      // z: a plain signed step; then momentum between it and the previous move (none at first).
+      if (opts.active_set) {
+        const auto keep = wrong.logical_not().nonzero().squeeze(1);
+        if (keep.numel() == 0) break;
+        if (keep.numel() < s.idx.numel()) s.keep(keep);
+      }
+      // z: a plain step (signed for L∞, L2-normalised for L2); then momentum between it and
+      // the previous move (none at first).
       const double a = i == 0 ? 1.0 : opts.momentum;
-      const auto s = per_sample(step, x).to(x.scalar_type());
-      const auto z = project(adv + s * grad.sign(), x, eps);
-      auto next = project(adv + (z - adv) * a + (adv - prev) * (1 - a), x, eps);
-      prev = adv;
-      adv = next;
-      ev = evaluate(model, adv, y, opts.loss);
-      grad = ev.grad;
-      last_pred = ev.logits.argmax(1);
-      record(adv, last_pred, base + i + 1);
-      increases += ev.loss.gt(loss_prev).to(at::kLong);
-      loss_prev = ev.loss;
-      const auto improved = ev.loss.gt(best_loss);
-      best = at::where(per_sample(improved, x), adv, best);
-      best_grad = at::where(per_sample(improved, x), grad, best_grad);
-      best_loss = at::where(improved, ev.loss, best_loss);
+      const auto size = per_sample(s.step, s.adv).to(x.scalar_type());
+      const auto direction = opts.norm == Norm::linf ? s.grad.sign() : l2_normalised(s.grad);
+      const auto z = project(s.adv + size * direction, s.x0, eps, opts.norm);
+      auto next = project(s.adv + (z - s.adv) * a + (s.adv - s.prev) * (1 - a), s.x0, eps, opts.norm);
+      s.prev = s.adv;
+      s.adv = next;
+      ev = evaluate(model, s.adv, s.y, opts.loss);
+      s.grad = ev.grad;
+      pred = ev.logits.argmax(1);
+      wrong = pred.ne(s.y);
+      record_iterate(res, s.idx, s.adv, pred, wrong, base + i + 1);
+      s.increases += ev.loss.gt(s.loss_prev).to(at::kLong);
+      s.loss_prev = ev.loss;
+      const auto improved = ev.loss.gt(s.best_loss);
+      s.best = at::where(per_sample(improved, s.adv), s.adv, s.best);
+      s.best_grad = at::where(per_sample(improved, s.adv), s.grad, s.best_grad);
+      s.best_loss = at::where(improved, ev.loss, s.best_loss);
       ++since_check;
-      if (next_check < checkpoints.size() && i + 1 == checkpoints[next_check]) {
+      const bool last = i + 1 == opts.steps;
+      if (next_check < checkpoints.size() && i + 1 == checkpoints[next_check] && !last) {
         // Halve the step where too few steps raised the loss, or where the last checkpoint
-        // did not halve it and the best loss has not moved since.
-        const auto oscillating = increases.le(static_cast<int64_t>(std::floor(opts.rho * since_check)));
-        const auto stalled = reduced_at_check.logical_not().logical_and(best_loss_at_check.ge(best_loss));
+        // did not halve it and the best loss has not moved since. (A checkpoint after the
+        // last step could only move the final iterate away from the one evaluated.)
+        const auto oscillating = s.increases.le(static_cast<int64_t>(std::floor(opts.rho * since_check)));
+        const auto stalled = s.reduced_at_check.logical_not().logical_and(s.best_loss_at_check.ge(s.best_loss));
         const auto halve = oscillating.logical_or(stalled);
-        reduced_at_check = halve;
-        best_loss_at_check = best_loss.clone();
-        step = at::where(halve, step / 2, step);
-        adv = at::where(per_sample(halve, x), best, adv);
-        grad = at::where(per_sample(halve, x), best_grad, grad);
-        increases.zero_();
+        s.reduced_at_check = halve;
+        s.best_loss_at_check = s.best_loss.clone();
+        s.step = at::where(halve, s.step / 2, s.step);
+        s.adv = at::where(per_sample(halve, s.adv), s.best, s.adv);
+        s.grad = at::where(per_sample(halve, s.adv), s.best_grad, s.grad);
+        s.increases.zero_();
         since_check = 0;
         ++next_check;
       }
     }
-  }
-  // Samples never fooled keep the final iterate of the last restart.
-  const auto still = res.fooled.logical_not().nonzero().squeeze(1);
-  if (still.numel() > 0) {
-    res.adversarial.index_copy_(0, still, adv.index_select(0, still));
-    at::Tensor pred = last_pred;
-    if (!pred.defined()) {
-      at::NoGradGuard no_grad;
-      pred = model(adv).argmax(1);
+    // s.adv and pred are the last evaluated iterate of the rows left: the active set drops
+    // rows only before a step, whose evaluation follows.
+    keep_final_iterate(res, s.idx, s.adv, pred);
+    if (!opts.active_set && r == restarts - 1) {
+      res.last_iterate = s.adv;
+      res.last_fooled = wrong;
+      res.last_pred = pred;
     }
-    res.adv_pred.index_copy_(0, still, pred.index_select(0, still));
   }
   return res;
 }

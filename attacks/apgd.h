@@ -1,6 +1,8 @@
 #pragma once
 // APGD (Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of
-// diverse parameter-free attacks", ICML 2020), L∞, following AutoAttack's published schedule.
+// diverse parameter-free attacks", ICML 2020) in L∞ and L2, following AutoAttack's published
+// schedule, with an active set like PGD's.
+#include "attacks/attack_result.h"
 #include "attacks/model_fn.h"
 #include "attacks/pgd.h"
 
@@ -13,15 +15,21 @@ enum class ApgdLoss { ce, dlr };
 
 /// Options of an APGD attack.
 struct ApgdOptions {
+  Norm norm = Norm::linf;    ///< L∞: signed steps; L2: L2-normalised steps and L2 projection
   double epsilon = 8.0 / 255.0;
   int64_t steps = 100;
   ApgdLoss loss = ApgdLoss::ce;
   int64_t restarts = 1;
-  bool random_start = true;  ///< AutoAttack starts at a seeded point of the ball
+  bool random_start = true;  ///< AutoAttack starts at a seeded point: uniform in the L∞ cube,
+                             ///< or on the L2 sphere along a Gaussian direction
   uint64_t seed = 0;
   double momentum = 0.75;    ///< weight of the new step against the previous move
   double rho = 0.75;         ///< a step is kept while at least rho of the steps since the
                              ///< last checkpoint raised the loss
+  /// Fooled samples leave the batch, and the others' state (step sizes, previous points, best
+  /// points and losses, counters) is compacted with them; results equal attacking every
+  /// sample. Off, every sample runs every step and the last iterate is kept.
+  bool active_set = true;
 };
 
 /// The iterations after which APGD checks for stagnation: the first after 0.22·N, then
@@ -35,6 +43,7 @@ at::Tensor dlr_loss(const at::Tensor& logits, const at::Tensor& y);
 /// Runs APGD on the batch. The step starts at 2ε per sample, moves with momentum, and is
 /// halved (restarting from the sample's best point) when the loss stagnates at a checkpoint.
 /// Scored like run_pgd: a sample is fooled if any evaluated iterate misclassifies it.
+/// `first_index` is the dataset index of x[0]; it keys the random starts.
 AttackResult run_apgd(const ModelFn& model, const at::Tensor& x, const at::Tensor& y, const ApgdOptions& opts,
                       int64_t first_index = 0);
 

@@ -91,24 +91,19 @@ double pgd_step_size(const PgdOptions& opts) {
 
 AttackResult run_pgd(const ModelFn& model, const at::Tensor& x, const at::Tensor& y, const PgdOptions& opts,
                      int64_t first_index) {
-  TORCH_CHECK(x.dim() >= 2 && y.dim() == 1 && x.size(0) == y.size(0), "run_pgd: expected N×… inputs and N labels");
+  AttackResult res = unattacked_result(x, y);
   const int64_t n = x.size(0);
   const double alpha = pgd_step_size(opts);
   const bool targeted = opts.target != Target::none;
-  const auto long_opts = y.options().dtype(at::kLong);
-  AttackResult res;
-  res.fooled = at::zeros({n}, long_opts.dtype(at::kBool));
-  res.first_fooled = at::full({n}, -1, long_opts);
-  res.adversarial = x.clone();
-  res.adv_pred = at::full({n}, -1, long_opts);
   if (targeted) {
     res.targets = choose_targets(model, x, y, opts, first_index);
-    res.target_hit = at::zeros({n}, long_opts.dtype(at::kBool));
+    res.target_hit = at::zeros({n}, y.options().dtype(at::kBool));
   }
   bool first_gradient = true;
   const int64_t restarts = std::max<int64_t>(1, opts.restarts);
   for (int64_t r = 0; r < restarts; ++r) {
-    at::Tensor idx = opts.active_set ? res.fooled.logical_not().nonzero().squeeze(1) : at::arange(n, long_opts);
+    at::Tensor idx = opts.active_set ? res.fooled.logical_not().nonzero().squeeze(1)
+                                     : at::arange(n, y.options().dtype(at::kLong));
     if (idx.numel() == 0) break;
     at::Tensor adv = start_point(x, opts, r, first_index).index_select(0, idx);
     at::Tensor x0 = x.index_select(0, idx), ya = y.index_select(0, idx);
@@ -121,7 +116,7 @@ AttackResult run_pgd(const ModelFn& model, const at::Tensor& x, const at::Tensor
         // Targeted attacks descend the target's loss; the step ops always ascend.
         grad = targeted ? lg.grad.neg() : lg.grad;
         if (first_gradient) {
-          res.zero_grad_fraction = grad.flatten(1).abs().amax(1).eq(0).to(at::kDouble).mean().item<double>();
+          res.zero_grad_fraction = zero_gradient_fraction(grad);
           first_gradient = false;
         }
       } else {
@@ -130,25 +125,10 @@ AttackResult run_pgd(const ModelFn& model, const at::Tensor& x, const at::Tensor
       }
       const auto pred = logits.argmax(1);
       const auto wrong = pred.ne(ya);
-      const int64_t eval_index = r * (opts.steps + 1) + t;
-      const auto newly = wrong.logical_and(res.fooled.index_select(0, idx).logical_not());
-      const auto newly_pos = newly.nonzero().squeeze(1);
-      if (newly_pos.numel() > 0) {
-        const auto gidx = idx.index_select(0, newly_pos);
-        res.fooled.index_fill_(0, gidx, true);
-        res.first_fooled.index_fill_(0, gidx, eval_index);
-        res.adversarial.index_copy_(0, gidx, adv.index_select(0, newly_pos));
-        res.adv_pred.index_copy_(0, gidx, pred.index_select(0, newly_pos));
-      }
+      record_iterate(res, idx, adv, pred, wrong, r * (opts.steps + 1) + t);
       if (targeted) res.target_hit.index_fill_(0, idx.masked_select(pred.eq(ta)), true);
       if (t == opts.steps) {
-        // Samples never fooled keep the final iterate as their adversarial example.
-        const auto still = res.fooled.index_select(0, idx).logical_not().nonzero().squeeze(1);
-        if (still.numel() > 0) {
-          const auto gidx = idx.index_select(0, still);
-          res.adversarial.index_copy_(0, gidx, adv.index_select(0, still));
-          res.adv_pred.index_copy_(0, gidx, pred.index_select(0, still));
-        }
+        keep_final_iterate(res, idx, adv, pred);
         if (!opts.active_set && r == restarts - 1) {
           res.last_iterate = adv;
           res.last_fooled = wrong;

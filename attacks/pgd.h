@@ -1,6 +1,7 @@
 #pragma once
 // Projected gradient descent in L∞ and L2 (Madry et al.), with FGSM/FGM as its one-step case,
 // seeded random starts, restarts, targeted modes and an active set.
+#include "attacks/attack_result.h"
 #include "attacks/model_fn.h"
 
 #include <cstdint>
@@ -38,22 +39,6 @@ PgdOptions fgsm_options(Norm norm, double epsilon);
 
 /// The step size PGD uses for `opts`: opts.step_size, or 2.5·epsilon/steps when unset.
 double pgd_step_size(const PgdOptions& opts);
-
-/// Per-sample outcome of an attack on one batch. A sample counts as fooled when any
-/// evaluated iterate (the start, each step, the last) is misclassified, as in AutoAttack.
-struct AttackResult {
-  at::Tensor adversarial;   ///< the first misclassified iterate, or the final one if none was
-  at::Tensor fooled;        ///< bool N
-  at::Tensor first_fooled;  ///< int64 N: evaluation index of the first misclassified iterate
-                            ///< (restart·(steps+1) + step, 0 = the first start), −1 if never
-  at::Tensor adv_pred;      ///< int64 N: the prediction on `adversarial`
-  at::Tensor targets;       ///< int64 N: the classes aimed at (targeted modes), else undefined
-  at::Tensor target_hit;    ///< bool N: some iterate was classified as the target (targeted modes)
-  at::Tensor last_iterate;  ///< the final iterate of the last restart (only without active set)
-  at::Tensor last_fooled;   ///< bool N: `last_iterate` misclassified (only without active set)
-  at::Tensor last_pred;     ///< int64 N: the prediction on `last_iterate` (only without active set)
-  double zero_grad_fraction = 0;  ///< share of samples whose first input gradient is all zero
-};
 
 /// Attacks the batch (x, y). `first_index` is the dataset index of x[0]: it keys random starts
 /// and random targets, so a sample's attack does not depend on batching or the active set.

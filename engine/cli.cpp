@@ -5,11 +5,13 @@
 #include "engine/errors.h"
 
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 namespace modelgate::engine {
 
@@ -37,6 +39,11 @@ int run_cli(int argc, char** argv) {
   validate->add_option("--seed", va.seed, "Seed for noise and PGD random starts; overrides spec.seed");
   validate->add_option("--records", va.records, "Write per-sample attack records (JSON Lines) to this file");
   validate->add_option("--sign", va.sign, "Sign the report with this Ed25519 private key (from 'modelgate keygen')");
+  std::optional<int> threads;  // applied once below, before any work: no other place sets it
+  validate->add_option("--threads", threads,
+                       "CPU threads for LibTorch's intra-op pool and modelgate's CPU kernels (at::set_num_threads);\n"
+                       "default: LibTorch's own choice (OMP_NUM_THREADS, else one per core)")
+      ->check(CLI::Range(1, 1024));
   validate->footer("Exit codes: 0 pass, 1 review, 2 block, 3 invalid input or config, 4 failure during the run.");
 
   FingerprintArgs fa;
@@ -107,6 +114,7 @@ int run_cli(int argc, char** argv) {
   // Repeated runs must give the same report: no autotuned, non-deterministic cuDNN algorithms.
   at::globalContext().setBenchmarkCuDNN(false);
   at::globalContext().setDeterministicCuDNN(true);
+  if (threads) at::set_num_threads(*threads);
 
   const Progress progress = quiet ? Progress([](const std::string&) {})
                                   : Progress([](const std::string& line) { fmt::print(stderr, "{}\n", line); });

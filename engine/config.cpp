@@ -257,7 +257,6 @@ void read_adversarial(const Doc& d, const YAML::Node& spec, const std::string& n
         if (a[k]) job.warnings.push_back(fmt::format("{}: {}: {}{} does not apply to fgsm and is ignored",
                                                      d.file.string(), d.label, f, k));
     } else if (s.type == "apgd") {
-      if (s.norm != "linf") d.fail(a["norm"], f + "norm", "apgd supports linf only");
       s.steps = a["steps"] ? integer(d, a["steps"], f + "steps", 1) : 100;
       s.random_start = a["randomStart"] ? boolean(d, a["randomStart"], f + "randomStart") : true;
       if (a["restarts"]) s.restarts = integer(d, a["restarts"], f + "restarts", 1);
@@ -265,9 +264,12 @@ void read_adversarial(const Doc& d, const YAML::Node& spec, const std::string& n
         s.loss = text(d, a["loss"], f + "loss");
         if (s.loss != "ce" && s.loss != "dlr") d.fail(a["loss"], f + "loss", fmt::format("expected ce or dlr, got '{}'", s.loss));
       }
-      for (const char* k : {"stepSize", "target", "activeSet"})
-        if (a[k]) job.warnings.push_back(fmt::format("{}: {}: {}{} does not apply to apgd (its step size is adaptive) and is ignored",
-                                                     d.file.string(), d.label, f, k));
+      if (a["stepSize"])
+        job.warnings.push_back(fmt::format("{}: {}: {}stepSize does not apply to apgd (its step size is adaptive) and is ignored",
+                                           d.file.string(), d.label, f));
+      if (a["target"])
+        job.warnings.push_back(fmt::format("{}: {}: {}target does not apply to apgd (untargeted only) and is ignored",
+                                           d.file.string(), d.label, f));
     } else {
       s.steps = a["steps"] ? integer(d, a["steps"], f + "steps", 1) : 10;
       if (a["stepSize"]) s.step_size = number_in(d, a["stepSize"], f + "stepSize", 0, eps_max, true);
@@ -285,8 +287,7 @@ void read_adversarial(const Doc& d, const YAML::Node& spec, const std::string& n
         s.target_label = integer(d, t, f + "target", 0);
       }
     }
-    if (a["activeSet"] && s.type != "apgd") s.active_set = boolean(d, a["activeSet"], f + "activeSet");
-    if (s.type == "apgd") s.active_set = false;
+    if (a["activeSet"]) s.active_set = boolean(d, a["activeSet"], f + "activeSet");
     if (a["minAccuracy"]) s.min_accuracy = number_in(d, a["minAccuracy"], f + "minAccuracy", 0, 1, false);
     if (a["severity"]) s.severity = severity(d, a["severity"], f + "severity");
     job.attacks.push_back(s);

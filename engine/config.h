@@ -22,7 +22,7 @@ std::string to_string(Action a);
 /// One attack of an AdversarialTesting manifest; a list of epsilons is a sweep.
 struct AttackSpec {
   std::string type;                 ///< "fgsm", "pgd" or "apgd"
-  std::string norm = "linf";        ///< "linf" or "l2" (apgd: linf)
+  std::string norm = "linf";        ///< "linf" or "l2"
   std::string loss = "ce";          ///< apgd: "ce" or "dlr"
   std::vector<double> epsilons;     ///< at least one; in (0, 1] for linf
   int64_t steps = 1;                ///< PGD steps (1 for FGSM)
@@ -31,7 +31,7 @@ struct AttackSpec {
   int64_t restarts = 1;             ///< PGD restarts
   std::string target = "none";      ///< none | label | leastLikely | random
   int64_t target_label = 0;         ///< the class for target "label"
-  bool active_set = true;           ///< fooled samples leave the batch
+  bool active_set = true;           ///< fooled samples leave the batch (pgd and apgd)
   std::optional<double> min_accuracy;
   Severity severity = Severity::high;
   std::string manifest;             ///< metadata.name of the manifest it came from

@@ -2,7 +2,6 @@
 
 #include "attacks/apgd.h"
 #include "attacks/corruptions.h"
-#include "attacks/fgsm.h"
 #include "attacks/pgd.h"
 #include "engine/dataset.h"
 #include "engine/device.h"
@@ -176,15 +175,19 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
                                                 : attacks::Target::none;
         opts.target_label = a.target_label;
         attacks::ApgdOptions apgd;
+        apgd.norm = norm;
+        apgd.active_set = a.active_set;
         apgd.epsilon = eps;
         apgd.steps = a.steps;
         apgd.loss = a.loss == "dlr" ? attacks::ApgdLoss::dlr : attacks::ApgdLoss::ce;
         apgd.restarts = a.restarts;
         apgd.random_start = a.random_start;
         apgd.seed = seed;
-        const auto label = is_apgd ? fmt::format("apgd-{}", a.loss)
-                                   : fmt::format("{}{}", is_fgsm ? (norm == attacks::Norm::l2 ? "fgm" : "fgsm") : "pgd",
-                                                 norm == attacks::Norm::l2 ? "-l2" : "");
+        const auto label = fmt::format("{}{}",
+                                       is_apgd   ? "apgd-" + a.loss
+                                       : is_fgsm ? (norm == attacks::Norm::l2 ? "fgm" : "fgsm")
+                                                 : "pgd",
+                                       norm == attacks::Norm::l2 ? "-l2" : "");
         const auto what = is_fgsm ? fmt::format("{} eps={}", label, eps_text(eps))
                                   : fmt::format("{} eps={} steps={}{}", label, eps_text(eps), a.steps,
                                                 a.restarts > 1 ? fmt::format(" restarts={}", a.restarts) : "");

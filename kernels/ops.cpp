@@ -1,6 +1,9 @@
 #include "kernels/ops.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
+
+#include <atomic>
 
 namespace modelgate::kernels {
 namespace {
@@ -79,6 +82,20 @@ bool cuda_kernels_compiled() {
 #else
   return false;
 #endif
+}
+
+int64_t cpu_kernel_threads() {
+  // Compiled in this library, so it sees the same OpenMP flags as the CPU kernels: without
+  // -fopenmp every chunk runs on the calling thread.
+  const int64_t threads = at::get_num_threads();
+  std::atomic<int64_t> highest{0};
+  at::parallel_for(0, 64 * threads, 1, [&](int64_t, int64_t) {
+    const int64_t id = at::get_thread_num();
+    int64_t seen = highest.load();
+    while (id > seen && !highest.compare_exchange_weak(seen, id)) {
+    }
+  });
+  return highest.load() + 1;
 }
 
 }  // namespace modelgate::kernels

@@ -66,4 +66,8 @@ const std::vector<std::string>& operator_names();
 /// Whether the CUDA kernels were compiled into this binary.
 bool cuda_kernels_compiled();
 
+/// How many threads an at::parallel_for inside the kernel library runs on now: the current
+/// at::get_num_threads() when the library was built with OpenMP, 1 otherwise.
+int64_t cpu_kernel_threads();
+
 }  // namespace modelgate::kernels

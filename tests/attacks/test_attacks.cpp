@@ -277,3 +277,98 @@ TEST(Apgd, StaysInTheBallAndIsAtLeastAsStrongAsPgd) {
   auto pred = p.model(d.adversarial).argmax(1);
   EXPECT_TRUE(pred.ne(p.y).logical_or(d.fooled.logical_not()).all().item<bool>());
 }
+
+namespace {
+
+ma::ApgdOptions apgd(ma::Norm norm, double eps, int64_t steps, uint64_t seed) {
+  ma::ApgdOptions a;
+  a.norm = norm;
+  a.epsilon = eps;
+  a.steps = steps;
+  a.seed = seed;
+  return a;
+}
+
+at::Tensor l2_per_sample(const at::Tensor& v) { return v.flatten(1).norm(2, 1); }
+
+}  // namespace
+
+TEST(Apgd, L2FirstStepIsANormalisedStepOfTwoEpsilonProjectedOntoTheBall) {
+  auto p = make_problem(9, 80);
+  auto a = apgd(ma::Norm::l2, 0.3, 1, 0);
+  a.random_start = false;
+  a.active_set = false;
+  auto r = ma::run_apgd(p.model, p.x, p.y, a);
+  // A step of 2ε along g/‖g‖ leaves the ball of radius ε; the projection brings it back to ε.
+  auto g = p.model.grad(p.x, p.y);
+  auto expected = (p.x + 0.3 * g / l2_per_sample(g).view({-1, 1, 1, 1})).clamp(0, 1);
+  ASSERT_TRUE(r.last_iterate.defined());
+  EXPECT_TRUE(at::allclose(r.last_iterate, expected, 1e-5, 1e-6));
+  // An L∞ step would move every pixel by ±ε before clipping: not what L2 does.
+  a.norm = ma::Norm::linf;
+  EXPECT_FALSE(at::allclose(ma::run_apgd(p.model, p.x, p.y, a).last_iterate, expected, 1e-3, 1e-3));
+}
+
+TEST(Apgd, L2StaysInTheBallAndIsAtLeastAsStrongAsPgdL2) {
+  auto p = make_problem(80, 90);
+  for (auto loss : {ma::ApgdLoss::ce, ma::ApgdLoss::dlr}) {
+    auto a = apgd(ma::Norm::l2, 0.4, 20, 2);
+    a.loss = loss;
+    a.active_set = false;
+    auto r = ma::run_apgd(p.model, p.x, p.y, a);
+    EXPECT_LE(l2_per_sample(r.last_iterate - p.x).max().item<double>(), 0.4 + 1e-5);
+    EXPECT_LE(l2_per_sample(r.adversarial - p.x).max().item<double>(), 0.4 + 1e-5);
+    EXPECT_GE(r.adversarial.min().item<double>(), 0.0);
+    EXPECT_LE(r.adversarial.max().item<double>(), 1.0);
+    // The random start lies on the sphere (before clipping), so the perturbation is not tiny.
+    EXPECT_GT(l2_per_sample(r.last_iterate - p.x).min().item<double>(), 0.1);
+    ma::PgdOptions o;
+    o.norm = ma::Norm::l2;
+    o.epsilon = 0.4;
+    o.steps = 10;
+    o.random_start = false;
+    const auto pgd = ma::run_pgd(p.model, p.x, p.y, o).fooled.sum().item<int64_t>();
+    EXPECT_GT(pgd, 0);
+    EXPECT_LT(pgd, 80);  // room to be stronger, or weaker
+    EXPECT_GE(r.fooled.sum().item<int64_t>(), pgd);
+    auto pred = p.model(r.adversarial).argmax(1);
+    EXPECT_TRUE(pred.ne(p.y).logical_or(r.fooled.logical_not()).all().item<bool>());
+    EXPECT_TRUE(at::equal(pred, r.adv_pred));
+  }
+}
+
+TEST(Apgd, ActiveSetGivesTheSameVerdictsAsAttackingEverySample) {
+  auto p = make_problem(60, 100);
+  for (auto norm : {ma::Norm::linf, ma::Norm::l2}) {
+    for (auto loss : {ma::ApgdLoss::ce, ma::ApgdLoss::dlr}) {
+      auto a = apgd(norm, norm == ma::Norm::linf ? 0.04 : 0.25, 12, 7);
+      a.loss = loss;
+      a.restarts = 2;
+      int64_t rows = 0;
+      ma::ModelFn counted = [&](const at::Tensor& v) {
+        rows += v.size(0);
+        return p.model(v);
+      };
+      a.active_set = true;
+      auto with = ma::run_apgd(counted, p.x, p.y, a, 300);
+      const int64_t rows_with = rows;
+      rows = 0;
+      a.active_set = false;
+      auto without = ma::run_apgd(counted, p.x, p.y, a, 300);
+      const auto what = ma::to_string(norm) + (loss == ma::ApgdLoss::ce ? " ce" : " dlr");
+      EXPECT_TRUE(at::equal(with.fooled, without.fooled)) << what;
+      EXPECT_TRUE(at::equal(with.first_fooled, without.first_fooled)) << what;
+      EXPECT_TRUE(at::allclose(with.adversarial, without.adversarial, 0, 1e-6)) << what;
+      EXPECT_TRUE(at::equal(with.adv_pred, without.adv_pred)) << what;
+      const auto fooled = with.fooled.sum().item<int64_t>();
+      EXPECT_GT(fooled, 0) << what;
+      EXPECT_LT(fooled, 60) << what;  // the test must see both kinds
+      // Fooled samples really left the batch: fewer rows went through the model.
+      EXPECT_LT(rows_with, rows) << what;
+      EXPECT_EQ(rows, 2 * 60 * 13) << what;  // restarts × samples × (start + steps)
+      EXPECT_FALSE(with.last_iterate.defined()) << what;
+      ASSERT_TRUE(without.last_fooled.defined()) << what;
+      EXPECT_TRUE(without.fooled.logical_or(without.last_fooled.logical_not()).all().item<bool>()) << what;
+    }
+  }
+}

@@ -1065,3 +1065,34 @@ def test_apgd_is_at_least_as_strong_as_pgd10(tmp_path, demo):
         assert ce[e]["robustAccuracy"] <= pgd[e]["robustAccuracy"], (e, ce[e], pgd[e])
     (dlr,) = [e for e in apgd if e["loss"] == "dlr"]
     assert dlr["robustAccuracy"] < m["clean"]["accuracy"]
+
+
+def test_apgd_l2_with_and_without_the_active_set(tmp_path, demo):
+    attacks = [{"type": "pgd", "norm": "l2", "epsilon": 1.0, "steps": 10, "randomStart": False},
+               {"type": "apgd", "norm": "l2", "epsilon": 1.0, "steps": 20, "activeSet": True},
+               {"type": "apgd", "norm": "l2", "epsilon": 1.0, "steps": 20, "activeSet": False}]
+    proc, rpath, _ = validate(tmp_path, job_text(demo["model"], demo["npz"], attacks))
+    m = load_report(rpath, proc)["models"][0]
+    (pgd,) = adv_entries(m, "pgd")
+    with_set, without = adv_entries(m, "apgd")
+    assert with_set["norm"] == without["norm"] == "l2"
+    assert with_set["activeSet"] is True and without["activeSet"] is False
+    # The active set only saves work: the same samples are fooled.
+    assert with_set["correct"] == without["correct"]
+    assert with_set["lastIterateCorrect"] is None
+    assert without["lastIterateCorrect"] >= without["correct"]
+    assert with_set["robustAccuracy"] <= pgd["robustAccuracy"] < m["clean"]["accuracy"]
+
+
+def test_threads_option_sets_the_cpu_thread_count(tmp_path, demo):
+    proc = run("validate", "--help")
+    assert proc.returncode == 0 and "--threads" in proc.stdout
+    for t in (1, 2):
+        d = tmp_path / str(t)
+        d.mkdir()
+        proc, rpath, _ = validate(d, job_text(demo["model"], demo["npz"], [PGD_FAST]), "--threads", t)
+        assert load_report(rpath, proc)["environment"]["cpuThreads"] == t
+    proc, rpath, _ = validate(tmp_path, job_text(demo["model"], demo["npz"], [PGD_FAST]), "--threads", 0)
+    assert proc.returncode == 3
+    error_line(proc, "--threads")
+    assert not rpath.exists()

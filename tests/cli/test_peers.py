@@ -2,7 +2,7 @@
 
 modelgate's records (--records, active set off) give each sample's last-iterate prediction;
 torchattacks runs the same attack on the same TorchScript model in this process. Where the two
-differ is stated in README.md ("Agreement with peer libraries").
+differ is stated in README.md ("Where the libraries' semantics differ").
 """
 import json
 

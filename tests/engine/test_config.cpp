@@ -197,3 +197,29 @@ TEST_F(JobFile, StructuralErrors) {
             std::string::npos);
   EXPECT_THROW(load_job(dir_ / "missing.yaml"), InputError);
 }
+
+TEST_F(JobFile, ApgdTakesL2AndTheActiveSet) {
+  const std::string adv = std::string(kJob) +
+                          "---\napiVersion: security.nootropic.ai/v1\nkind: AdversarialTesting\nmetadata: {name: adv}\nspec:\n  attacks:\n";
+  const auto job = load_job(write(adv + "    - {type: apgd, norm: l2, loss: dlr, activeSet: false}\n"
+                                        "    - {type: apgd}\n"
+                                        "    - {type: apgd, stepSize: 0.1, target: 3}\n"));
+  ASSERT_EQ(job.attacks.size(), 3u);
+  const auto& l2 = job.attacks[0];
+  EXPECT_EQ(l2.norm, "l2");
+  EXPECT_EQ(l2.loss, "dlr");
+  EXPECT_FALSE(l2.active_set);
+  EXPECT_EQ(l2.steps, 100);
+  EXPECT_DOUBLE_EQ(l2.epsilons.at(0), 0.5);  // the L2 default radius
+  const auto& linf = job.attacks[1];
+  EXPECT_EQ(linf.norm, "linf");
+  EXPECT_TRUE(linf.active_set);  // the default, as for pgd
+  EXPECT_DOUBLE_EQ(linf.epsilons.at(0), 8.0 / 255.0);
+  // stepSize and target do not apply to apgd: each is named in a warning and ignored.
+  ASSERT_EQ(job.warnings.size(), 2u);
+  EXPECT_NE(job.warnings[0].find("spec.attacks[2].stepSize"), std::string::npos) << job.warnings[0];
+  EXPECT_NE(job.warnings[1].find("spec.attacks[2].target"), std::string::npos) << job.warnings[1];
+  EXPECT_EQ(job.attacks[2].target, "none");
+  EXPECT_NE(error_of(adv + "    - {type: apgd, norm: l1}\n").find("spec.attacks[0].norm"), std::string::npos);
+  EXPECT_NE(error_of(adv + "    - {type: apgd, activeSet: maybe}\n").find("spec.attacks[0].activeSet"), std::string::npos);
+}

@@ -2,6 +2,7 @@
 // every schema has the implementations kernels/ops.h promises.
 #include "kernels/ops.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <gtest/gtest.h>
 
@@ -41,4 +42,15 @@ TEST(Registration, ReferenceServesDevicesWithoutAKernel) {
 
 TEST(Registration, UnknownOperatorIsAnError) {
   EXPECT_THROW(mk::backend_for("no_such_op", c10::DeviceType::CPU), c10::Error);
+}
+
+// The kernels are compiled with OpenMP, so at::parallel_for in them runs on the thread count
+// set with at::set_num_threads (one OpenMP runtime: the wheel's libgomp), not on one thread.
+TEST(Registration, CpuKernelsRunOnTheThreadCountSet) {
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  EXPECT_EQ(mk::cpu_kernel_threads(), 2);
+  at::set_num_threads(1);
+  EXPECT_EQ(mk::cpu_kernel_threads(), 1);
+  at::set_num_threads(before);
 }
