@@ -225,6 +225,10 @@ Comparison compare(const Fingerprint& reference, const Fingerprint& candidate, c
   c.metrics.lad = mean_of(lads);
   c.metrics.cka = mean_of(ckas);
 
+  // Equal outputs on every probe with other weights or layers (a neuron permutation, a
+  // re-parameterisation) are the same function: derived by construction, whatever the rules say.
+  const bool same_function = c.logits_allclose && !c.layers_allclose;
+  if (same_function) c.rules_met.push_back("logitsAllclose (same outputs on every probe)");
   for (const Rule& r : t.derived) {
     if (holds(r, c.metrics)) c.rules_met.push_back(rule_text(r));
   }

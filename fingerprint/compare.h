@@ -98,7 +98,8 @@ struct Comparison {
 ///   identical:  same weights (root digests), same architecture, and outputs within tolerance —
 ///               equal weights under a rewritten forward() are not the same model.
 ///   equivalent: logits and every same-shaped layer's channel means within tolerance.
-///   derived:    any rule of t.derived holds.
+///   derived:    the logits are within tolerance but some layer is not (the same function under
+///               permuted or re-parameterised weights), or any rule of t.derived holds.
 ///   unrelated:  otherwise.
 Comparison compare(const Fingerprint& reference, const Fingerprint& candidate,
                    const Thresholds& t = calibrated_thresholds());

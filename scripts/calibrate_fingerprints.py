@@ -80,7 +80,9 @@ THRESHOLD_RULE = (
     "decided first by the tool); a metric is selected when its AUC against all negatives is 1.0 "
     "for every required kind (" + ", ".join(REQUIRED_KINDS) + "); then, greedily, the metric "
     "whose threshold catches most of the positives still neither caught nor already identical/"
-    "equivalent (ties: the wider margin), while one adds a caught positive.")
+    "equivalent (ties: the wider margin), while one adds a caught positive. A greedy candidate must "
+    "transfer: its threshold fitted on one base's pairs alone may pass no negative of the other "
+    "base (leave-one-base-out); metrics that fail this are listed and not used.")
 
 
 def rel(path):
@@ -170,7 +172,8 @@ def compare(modelgate, fp, suspect, report, thresholds=None):
         return row
     comparison = json.loads(report.read_text())["comparison"]
     metrics, source = read_metrics(comparison)
-    row.update(verdict=comparison.get("verdict", "error"), metrics=metrics, source=source)
+    row.update(verdict=comparison.get("verdict", "error"), metrics=metrics, source=source,
+               logitsAllclose=bool(comparison.get("logitsAllclose")))
     return row
 
 
@@ -275,6 +278,8 @@ def simulate_verdict(tool_verdict, metrics, rules):
     """The calibrated combined verdict from first-pass metrics (identity decided by the tool)."""
     if tool_verdict in ("identical", "equivalent", "error"):
         return tool_verdict
+    if metrics.get("__logitsAllclose"):
+        return "derived"  # same outputs on every probe: derived by construction in the tool
     return "derived" if any(passes(r, metrics.get(r["metric"])) for r in rules) else "unrelated"
 
 
@@ -494,14 +499,34 @@ def main(argv=None):
 
     # Positives the tool already calls identical or equivalent need no rule.
     settled = {i for i, p in enumerate(ok_pairs)
-               if p["label"] == 1 and p["first"]["verdict"] in ("identical", "equivalent")}
+               if p["label"] == 1 and (p["first"]["verdict"] in ("identical", "equivalent")
+                                       or p["first"].get("logitsAllclose"))}
     caught = set(settled)
     for m in selected:
         caught |= caught_by(m)
+    def transfers_across_bases(m):
+        """A threshold fitted on one base's pairs alone must pass no negative of any other base:
+        a rule that only separates the zoo it was fitted on is not kept (a leave-one-base-out
+        check, so no margin constant is needed)."""
+        bases = sorted({p["base"] for p in ok_pairs})
+        for fit in bases:
+            own = [p for p in ok_pairs if p["base"] == fit]
+            scored = scores_for(own, m)
+            th = threshold_for(own, m, scored) if scored else None
+            if th is None:
+                return False
+            if any(passes(th, p["first"]["metrics"].get(m))
+                   for p in ok_pairs if p["base"] != fit and p["label"] == 0):
+                return False
+        return True
+
+    rejected = [m for m in metric_stats if m not in selected and metric_stats[m]["threshold"]
+                and not transfers_across_bases(m)]
     while True:
         # The zero-false-positive rule that catches most of the positives still missed; ties go
         # to the wider margin between negatives and positives.
-        best = max((m for m in metric_stats if m not in selected and metric_stats[m]["threshold"]),
+        best = max((m for m in metric_stats if m not in selected and m not in rejected
+                    and metric_stats[m]["threshold"]),
                    key=lambda m: (len(caught_by(m) - caught), metric_stats[m]["threshold"]["margin"] or 0),
                    default=None)
         if best is None or not (caught_by(best) - caught):
@@ -522,7 +547,8 @@ def main(argv=None):
     thresholds_out.write_text(json.dumps(thresholds_doc, indent=2) + "\n")
     print(f"wrote {rel(thresholds_out)}: {len(rules)} rules ({', '.join(selected) or 'none'})")
     for p in pairs:
-        p["simulated"] = simulate_verdict(p["verdict1"], p["first"]["metrics"], rules)
+        p["simulated"] = simulate_verdict(p["verdict1"], dict(p["first"]["metrics"],
+                                          __logitsAllclose=p["first"].get("logitsAllclose")), rules)
 
     # Pass 2: the real tool with the calibrated thresholds.
     second_note = None
@@ -633,6 +659,9 @@ def main(argv=None):
     md.append(f"Selected ({selection_note}): " + (", ".join(
         f"`{r['metric']} {r['op']} {r['value']:.6g}`" for r in rules) or "none") +
         f". Written to `{rel(thresholds_out)}`:\n")
+    if rejected:
+        md.append("Failing the leave-one-base-out check, so not used: " +
+                  ", ".join(f"`{m}`" for m in rejected) + ".\n")
     md.append("```json\n" + json.dumps(thresholds_doc, indent=2) + "\n```\n")
 
     md.append("## Verdicts\n")

@@ -104,6 +104,11 @@ TEST(Compare, PermutedNeuronsAreDerivedNotEquivalent) {
   EXPECT_GT(*c.layers[0].lod, 0.1);
   EXPECT_NEAR(*c.layers[0].cka, 1.0, 1e-5);  // CKA does not see the order
   EXPECT_EQ(c.verdict, Verdict::derived) << describe(c);
+  // Same outputs on every probe: derived by construction, even with no calibrated rule.
+  const Comparison bare = compare(fingerprint_of(make_net(1)), fingerprint_of(permuted(1)), Thresholds{});
+  EXPECT_EQ(bare.verdict, Verdict::derived) << describe(bare);
+  ASSERT_FALSE(bare.rules_met.empty());
+  EXPECT_EQ(bare.rules_met[0].rfind("logitsAllclose", 0), 0u);
 }
 
 TEST(Compare, FreshWeightsAreUnrelated) {
