@@ -18,8 +18,8 @@ ModelEvaluator::ModelEvaluator(LoadedModel& model, const Dataset& data, c10::Dev
   fn_ = [this](const at::Tensor& x) { return model_.module.forward({x}).toTensor(); };
 }
 
-Score ModelEvaluator::score(const std::string& what, const BatchTransform& transform) {
-  Score s;
+double ModelEvaluator::for_each_batch(
+    const std::string& what, const std::function<void(const at::Tensor&, const at::Tensor&, int64_t)>& body) {
   const auto start = Clock::now();
   auto last_note = start;
   const int64_t n = data_.size();
@@ -27,17 +27,34 @@ Score ModelEvaluator::score(const std::string& what, const BatchTransform& trans
   for (int64_t b = 0; b < batches; ++b) {
     const int64_t first = b * batch_size_;
     const int64_t len = std::min(batch_size_, n - first);
-    auto x = data_.inputs.narrow(0, first, len).to(device_);
-    auto y = data_.labels.narrow(0, first, len).to(device_);
-    at::Tensor input;
-    try {
-      input = transform(x, y, first);
-    } catch (const std::invalid_argument&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw RunError(fmt::format("{}: {} failed on samples {}..{}: {}", model_.path.string(), what,
-                                 first, first + len - 1, one_line(e)));
+    body(data_.inputs.narrow(0, first, len).to(device_), data_.labels.narrow(0, first, len).to(device_), first);
+    const auto now = Clock::now();
+    if (now - last_note > std::chrono::seconds(5) && b + 1 < batches) {
+      options_.progress(fmt::format("  … {}: batch {}/{}", what, b + 1, batches));
+      last_note = now;
     }
+  }
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void ModelEvaluator::guarded(const std::string& what, int64_t first, int64_t len,
+                             const std::function<void()>& step) const {
+  try {
+    step();
+  } catch (const std::invalid_argument&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw RunError(fmt::format("{}: {} failed on samples {}..{}: {}", model_.path.string(), what, first,
+                               first + len - 1, one_line(e)));
+  }
+}
+
+Score ModelEvaluator::score(const std::string& what, const BatchTransform& transform) {
+  Score s;
+  s.seconds = for_each_batch(what, [&](const at::Tensor& x, const at::Tensor& y, int64_t first) {
+    const int64_t len = x.size(0);
+    at::Tensor input;
+    guarded(what, first, len, [&] { input = transform(x, y, first); });
     at::Tensor logits;
     {
       at::NoGradGuard no_grad;
@@ -48,42 +65,24 @@ Score ModelEvaluator::score(const std::string& what, const BatchTransform& trans
                                  model_.path.string(), what, first, first + len - 1));
     s.correct += logits.argmax(1).eq(y).sum().item<int64_t>();
     s.total += len;
-    const auto now = Clock::now();
-    if (now - last_note > std::chrono::seconds(5) && b + 1 < batches) {
-      options_.progress(fmt::format("  … {}: batch {}/{}", what, b + 1, batches));
-      last_note = now;
-    }
-  }
-  s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  });
   return s;
 }
 
 AttackScore ModelEvaluator::attack(const std::string& what, const AttackFn& run, const RecordContext* records) {
   AttackScore s;
-  const auto start = Clock::now();
-  auto last_note = start;
-  const int64_t n = data_.size();
-  const int64_t batches = (n + batch_size_ - 1) / batch_size_;
   double zero_grad = 0;
-  for (int64_t b = 0; b < batches; ++b) {
-    const int64_t first = b * batch_size_;
-    const int64_t len = std::min(batch_size_, n - first);
-    auto x = data_.inputs.narrow(0, first, len).to(device_);
-    auto y = data_.labels.narrow(0, first, len).to(device_);
+  s.seconds = for_each_batch(what, [&](const at::Tensor& x, const at::Tensor& y, int64_t first) {
+    const int64_t len = x.size(0);
     attacks::AttackResult r;
     at::Tensor clean_pred;
-    try {
+    guarded(what, first, len, [&] {
       {
         at::NoGradGuard no_grad;
         clean_pred = fn_(x).argmax(1);
       }
       r = run(x, y, first);
-    } catch (const std::invalid_argument&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw RunError(fmt::format("{}: {} failed on samples {}..{}: {}", model_.path.string(), what, first,
-                                 first + len - 1, one_line(e)));
-    }
+    });
     const auto robust = clean_pred.eq(y).logical_and(r.fooled.logical_not());
     s.correct += robust.sum().item<int64_t>();
     s.total += len;
@@ -94,14 +93,9 @@ AttackScore ModelEvaluator::attack(const std::string& what, const AttackFn& run,
     if (r.target_hit.defined()) s.target_hits += r.target_hit.sum().item<int64_t>();
     zero_grad += r.zero_grad_fraction * static_cast<double>(len);
     if (records) append_records(*records, first, x, y, clean_pred, r, s.records);
-    const auto now = Clock::now();
-    if (now - last_note > std::chrono::seconds(5) && b + 1 < batches) {
-      options_.progress(fmt::format("  … {}: batch {}/{}", what, b + 1, batches));
-      last_note = now;
-    }
-  }
+  });
+  const int64_t n = data_.size();
   s.zero_grad_fraction = n ? zero_grad / static_cast<double>(n) : 0.0;
-  s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return s;
 }
 

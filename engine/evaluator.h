@@ -63,6 +63,14 @@ class ModelEvaluator {
   AttackScore attack(const std::string& what, const AttackFn& run, const RecordContext* records);
 
  private:
+  /// Calls `body` on every batch (inputs and labels on the device, dataset index of the first
+  /// sample), with a progress line every 5 s; returns the seconds it took.
+  double for_each_batch(const std::string& what,
+                        const std::function<void(const at::Tensor&, const at::Tensor&, int64_t)>& body);
+  /// Runs `step` for samples first..first+len−1; any failure but invalid input becomes a
+  /// RunError naming the model, the evaluation and the samples.
+  void guarded(const std::string& what, int64_t first, int64_t len, const std::function<void()>& step) const;
+
   static void append_records(const RecordContext& ctx, int64_t first, const at::Tensor& x, const at::Tensor& y,
                              const at::Tensor& clean_pred, const attacks::AttackResult& r, std::string& out);
 
