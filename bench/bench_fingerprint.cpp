@@ -93,7 +93,13 @@ void compare_files(benchmark::State& state, Subject* s) {
 int main(int argc, char** argv) {
   std::vector<std::string> models;
   std::vector<char*> rest{argv[0]};
-  for (int i = 1; i < argc; ++i) (std::string(argv[i]).rfind("--", 0) == 0 ? rest.push_back(argv[i]) : models.push_back(argv[i]), void());
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]).rfind("--", 0) == 0) {
+      rest.push_back(argv[i]);
+    } else {
+      models.push_back(argv[i]);
+    }
+  }
   if (models.empty()) {
     std::cerr << "usage: bench_fingerprint MODEL.pt [MODEL.pt ...] [benchmark flags]\n";
     return 2;

@@ -219,7 +219,7 @@ int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress) {
                                    args.model, layer, args.model,
                                    capturable.empty() ? std::string("none") : fmt::format("{}", fmt::join(capturable, ", "))));
   }
-  const auto layers = args.layers.empty() ? fingerprint::default_layers(model.module) : args.layers;
+  const auto layers = args.layers.empty() ? fingerprint::top_level_layers(capturable) : args.layers;
   progress(fmt::format("fingerprinting {} on {} probes ({} synthetic, {} real, {} boundary) on {}", args.model,
                        spec.total(), spec.synthetic, spec.real, spec.boundary.count, device.str()));
   const auto fp = fingerprint_model(model, spec, layers, device);

@@ -155,12 +155,16 @@ std::vector<std::string> capturable_layers(const torch::jit::Module& module) {
   return names;
 }
 
-std::vector<std::string> default_layers(const torch::jit::Module& module) {
+std::vector<std::string> top_level_layers(const std::vector<std::string>& capturable) {
   std::vector<std::string> names;
-  for (const std::string& name : capturable_layers(module)) {
+  for (const std::string& name : capturable) {
     if (name.find('.') == std::string::npos) names.push_back(name);
   }
   return names;
+}
+
+std::vector<std::string> default_layers(const torch::jit::Module& module) {
+  return top_level_layers(capturable_layers(module));
 }
 
 Capture capture(const torch::jit::Module& module, const at::Tensor& input,

@@ -23,6 +23,9 @@ std::vector<std::string> capturable_layers(const torch::jit::Module& module);
 /// The logits are always captured as Capture::output.
 std::vector<std::string> default_layers(const torch::jit::Module& module);
 
+/// The top-level stages among capturable_layers()'s names, for callers that already have them.
+std::vector<std::string> top_level_layers(const std::vector<std::string>& capturable);
+
 /// The output of one forward pass and the outputs of the requested layers, in request order.
 struct Capture {
   at::Tensor output;

@@ -184,10 +184,11 @@ BoundaryProbes make_boundary_probes(const torch::jit::Module& module, const at::
     at::NoGradGuard no_grad;
     fooled = (model(half.to(at::kFloat)).argmax(1) != labels).cpu();
   }
+  const auto is_fooled = fooled.accessor<bool, 1>();
   std::vector<int64_t> order;
   for (int pass = 0; pass < 2; ++pass) {
     for (int64_t i = 0; i < x.size(0) && int64_t(order.size()) < spec.count; ++i) {
-      if (fooled[i].item<bool>() == (pass == 0)) order.push_back(i);
+      if (is_fooled[i] == (pass == 0)) order.push_back(i);
     }
   }
   const at::Tensor pick = at::tensor(order, at::TensorOptions().dtype(at::kLong));

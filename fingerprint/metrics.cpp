@@ -33,6 +33,12 @@ std::vector<double> softmax_row(const Matrix& m, int64_t r) {
   return p;
 }
 
+// The matrix in double with each column's mean over the rows removed.
+Eigen::MatrixXd centred(const Matrix& m) {
+  const Eigen::MatrixXd x = view(m).cast<double>();
+  return x.rowwise() - x.colwise().mean();
+}
+
 double median(std::vector<float> v) {
   const auto mid = v.begin() + std::ptrdiff_t(v.size() / 2);
   std::nth_element(v.begin(), mid, v.end());
@@ -73,8 +79,7 @@ std::optional<double> js_distance(const Matrix& a, const Matrix& b) {
 
 std::optional<double> centred_correlation(const Matrix& a, const Matrix& b) {
   if (!same_shape(a, b) || a.rows < 2) return std::nullopt;
-  const Eigen::MatrixXd x = view(a).cast<double>(), y = view(b).cast<double>();
-  const Eigen::MatrixXd xc = x.rowwise() - x.colwise().mean(), yc = y.rowwise() - y.colwise().mean();
+  const Eigen::MatrixXd xc = centred(a), yc = centred(b);
   const double sxx = xc.squaredNorm(), syy = yc.squaredNorm();
   if (!(sxx > 0) || !(syy > 0)) return std::nullopt;
   return (xc.array() * yc.array()).sum() / std::sqrt(sxx * syy);
@@ -98,8 +103,7 @@ std::optional<double> layer_activation_distance(const Matrix& a, const Matrix& b
 
 std::optional<double> linear_cka(const Matrix& a, const Matrix& b) {
   if (a.rows != b.rows || a.rows < 2 || a.cols == 0 || b.cols == 0) return std::nullopt;
-  const Eigen::MatrixXd x = view(a).cast<double>(), y = view(b).cast<double>();
-  const Eigen::MatrixXd xc = x.rowwise() - x.colwise().mean(), yc = y.rowwise() - y.colwise().mean();
+  const Eigen::MatrixXd xc = centred(a), yc = centred(b);
   // With few rows the Gram matrices are the cheap side: ‖XᵀY‖²_F = ⟨XXᵀ, YYᵀ⟩.
   const Eigen::MatrixXd kx = xc * xc.transpose(), ky = yc * yc.transpose();
   const double xy = (kx.array() * ky.array()).sum(), xx = kx.norm(), yy = ky.norm();
