@@ -274,11 +274,11 @@ def passes_all(pairs, metric, value):
     return [passes({"op": op, "value": value}, p["first"]["metrics"].get(metric)) for p in pairs]
 
 
-def simulate_verdict(tool_verdict, metrics, rules):
+def simulate_verdict(tool_verdict, metrics, rules, logits_allclose=False):
     """The calibrated combined verdict from first-pass metrics (identity decided by the tool)."""
     if tool_verdict in ("identical", "equivalent", "error"):
         return tool_verdict
-    if metrics.get("__logitsAllclose"):
+    if logits_allclose:
         return "derived"  # same outputs on every probe: derived by construction in the tool
     return "derived" if any(passes(r, metrics.get(r["metric"])) for r in rules) else "unrelated"
 
@@ -547,8 +547,8 @@ def main(argv=None):
     thresholds_out.write_text(json.dumps(thresholds_doc, indent=2) + "\n")
     print(f"wrote {rel(thresholds_out)}: {len(rules)} rules ({', '.join(selected) or 'none'})")
     for p in pairs:
-        p["simulated"] = simulate_verdict(p["verdict1"], dict(p["first"]["metrics"],
-                                          __logitsAllclose=p["first"].get("logitsAllclose")), rules)
+        p["simulated"] = simulate_verdict(p["verdict1"], p["first"]["metrics"], rules,
+                                          p["first"].get("logitsAllclose", False))
 
     # Pass 2: the real tool with the calibrated thresholds.
     second_note = None
