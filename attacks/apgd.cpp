@@ -86,6 +86,8 @@ struct State {
 
 }  // namespace
 
+std::string to_string(ApgdLoss l) { return l == ApgdLoss::ce ? "ce" : "dlr"; }
+
 std::vector<int64_t> apgd_checkpoints(int64_t steps) {
   const int64_t first = std::max<int64_t>(static_cast<int64_t>(0.22 * steps), 1);
   const int64_t decrease = std::max<int64_t>(static_cast<int64_t>(0.03 * steps), 1);
@@ -133,7 +135,7 @@ AttackResult run_apgd(const ModelFn& model, const at::Tensor& x, const at::Tenso
     at::Tensor pred = ev.logits.argmax(1), wrong = pred.ne(s.y);
     record_iterate(res, s.idx, s.adv, pred, wrong, base);
     const int64_t m = s.idx.numel();
-    s.step = at::full({m}, 2.0 * eps, x.options().dtype(at::kFloat));
+    s.step = at::full({m}, apgd_first_step(eps), x.options().dtype(at::kFloat));
     s.best = s.adv.clone();
     s.best_grad = ev.grad.clone();
     s.best_loss = ev.loss.clone();

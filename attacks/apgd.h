@@ -11,8 +11,6 @@
 
 namespace modelgate::attacks {
 
-enum class ApgdLoss { ce, dlr };
-
 /// Options of an APGD attack.
 struct ApgdOptions {
   Norm norm = Norm::linf;    ///< L∞: signed steps; L2: L2-normalised steps and L2 projection

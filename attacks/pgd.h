@@ -3,20 +3,12 @@
 // seeded random starts, restarts, targeted modes and an active set.
 #include "attacks/attack_result.h"
 #include "attacks/model_fn.h"
+#include "attacks/options.h"
 
 #include <cstdint>
 #include <string>
 
 namespace modelgate::attacks {
-
-enum class Norm { linf, l2 };
-/// none: raise the loss of the true label. label: lower the loss of one fixed class.
-/// least_likely: of the clean prediction's least likely class. random: of a seeded random
-/// class other than the true one.
-enum class Target { none, label, least_likely, random };
-
-std::string to_string(Norm n);
-std::string to_string(Target t);
 
 /// Options of a PGD attack.
 struct PgdOptions {
