@@ -1,7 +1,7 @@
 #include "engine/cli.h"
 
 #include "engine/commands.h"
-#include "engine/device.h"
+#include "engine/environment.h"
 #include "engine/errors.h"
 
 #include <ATen/Context.h>
@@ -17,8 +17,9 @@ namespace modelgate::engine {
 
 int run_cli(int argc, char** argv) {
   CLI::App app{"modelgate: validates TorchScript models before they ship.\n"
-               "Runs FGSM/PGD attacks, noise/blur sweeps and activation fingerprints, writes a JSON\n"
-               "report, and exits with a code a scheduler or CI gate can act on.",
+               "Runs FGSM/PGD/APGD attacks, noise/blur sweeps and activation fingerprints, writes a JSON\n"
+               "report (and JUnit XML, a Prometheus textfile, an HTML page), and exits with a code a\n"
+               "scheduler or CI gate can act on.",
                "modelgate"};
   app.require_subcommand(0, 1);
   app.set_version_flag("--version", [] { return version_text(); }, "Print the versions of modelgate, LibTorch and CUDA/cuDNN");
@@ -30,10 +31,14 @@ int run_cli(int argc, char** argv) {
       "2 unrelated, 3 invalid input. Run 'modelgate SUBCOMMAND --help' for details.");
 
   ValidateArgs va;
-  auto* validate = app.add_subcommand("validate", "Run every manifest of a job file and write the JSON report");
+  auto* validate = app.add_subcommand("validate", "Run every manifest of a job file and write the reports");
   validate->add_option("job", va.job, "Job file: multi-document YAML (ValidationJob + seed manifests)")
       ->required();
-  validate->add_option("--report", va.report, "Write the report to this path instead of a timestamped file in spec.reports.location");
+  validate->add_option("--report", va.report, "Write the JSON report to this path instead of a timestamped file in spec.reports.location\n"
+                       "(formats the job lists in spec.reports.format go beside it, same stem)");
+  validate->add_option("--junit", va.junit, "Also write JUnit XML (one testsuite per model) to this path");
+  validate->add_option("--prometheus", va.prometheus, "Also write a Prometheus textfile (node_exporter's textfile collector) to this path");
+  validate->add_option("--html", va.html, "Also write the self-contained HTML report to this path");
   validate->add_option("--device", va.device, "auto (GPU if usable, else CPU), cpu or cuda; overrides spec.device")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   validate->add_option("--seed", va.seed, "Seed for noise and PGD random starts; overrides spec.seed");
@@ -81,6 +86,15 @@ int run_cli(int argc, char** argv) {
               "derived (a modified descendant: review), unrelated (block).\n"
               "Exit codes: 0 identical or equivalent, 1 derived, 2 unrelated, 3 invalid input.");
 
+  RenderArgs ra;
+  auto* render = app.add_subcommand("render", "Render an earlier JSON report again: HTML, JUnit XML, Prometheus textfile, summary");
+  render->add_option("report", ra.report, "JSON report written by 'modelgate validate'")->required();
+  render->add_option("--html", ra.html, "Write the HTML report to this path");
+  render->add_option("--junit", ra.junit, "Write JUnit XML to this path");
+  render->add_option("--prometheus", ra.prometheus, "Write a Prometheus textfile to this path");
+  render->add_flag("--summary", ra.summary, "Print the terminal summary (the default when no file is asked for)");
+  render->footer("Exit codes: 0 rendered, 3 not a readable modelgate report, 4 a file could not be written.");
+
   KeygenArgs ka;
   auto* keygen = app.add_subcommand("keygen", "Write an Ed25519 key pair for signing fingerprints and reports");
   keygen->add_option("--out", ka.out, "Path prefix: writes PREFIX.key (mode 0600) and PREFIX.pub")->required();
@@ -120,6 +134,7 @@ int run_cli(int argc, char** argv) {
                                   : Progress([](const std::string& line) { fmt::print(stderr, "{}\n", line); });
   try {
     if (validate->parsed()) return cmd_validate(va, progress);
+    if (render->parsed()) return cmd_render(ra);
     if (fp->parsed()) return cmd_fingerprint(fa, progress);
     if (cmp->parsed()) return cmd_compare(ca, progress);
     if (inspect->parsed()) return cmd_inspect(ia);

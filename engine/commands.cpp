@@ -1,12 +1,13 @@
 #include "engine/commands.h"
 
-#include "engine/config.h"
 #include "engine/dataset.h"
 #include "engine/device.h"
+#include "engine/environment.h"
 #include "engine/errors.h"
 #include "engine/model.h"
-#include "engine/report.h"
-#include "engine/runner.h"
+#include "engine/report/compare_report.h"
+#include "engine/report/files.h"
+#include "engine/report/summary.h"
 #include "engine/signing.h"
 #include "fingerprint/fingerprint.h"
 #include "fingerprint/hashing.h"
@@ -22,67 +23,6 @@
 namespace modelgate::engine {
 namespace fs = std::filesystem;
 namespace {
-
-// Paths under the working directory print relative to it: shorter, and what the user typed.
-std::string shown(const std::string& path) {
-  std::error_code ec;
-  const auto rel = fs::relative(path, fs::current_path(ec), ec);
-  if (ec || rel.empty() || *rel.begin() == "..") return path;
-  return rel.string();
-}
-
-nlohmann::ordered_json ordered_from(const nlohmann::json& j) { return nlohmann::ordered_json::parse(j.dump()); }
-
-std::string pct(const nlohmann::ordered_json& correct, const nlohmann::ordered_json& total) {
-  const auto c = correct.get<int64_t>(), t = total.get<int64_t>();
-  return fmt::format("{:6.2f}%  ({}/{})", t ? 100.0 * c / t : 0.0, c, t);
-}
-
-void print_summary(const nlohmann::ordered_json& r, const fs::path& report_path) {
-  fmt::print("modelgate {} · job {} · device {} · seed {} · {} samples from {}\n",
-             r["tool"]["version"].get<std::string>(), r["job"]["name"].get<std::string>(),
-             r["device"].get<std::string>(), r["seed"].get<uint64_t>(),
-             r["dataset"]["samples"].get<int64_t>(), shown(r["dataset"]["path"].get<std::string>()));
-  for (const auto& m : r["models"]) {
-    fmt::print("\n{}  ({}, sha256 {}…)\n", m["name"].get<std::string>(), shown(m["path"].get<std::string>()),
-               m["sha256"].get<std::string>().substr(0, 16));
-    fmt::print("  {:<44} {}\n", "clean accuracy", pct(m["clean"]["correct"], m["clean"]["total"]));
-    for (const auto& a : m["adversarial"]) {
-      const auto name = a["attack"].get<std::string>() + (a["loss"].is_null() ? "" : "-" + a["loss"].get<std::string>()) +
-                        (a["norm"] == "l2" ? "-l2" : "");
-      auto label = a["attack"] == "fgsm"
-                       ? fmt::format("{:<6} eps={:.4g}", name, a["epsilon"].get<double>())
-                       : fmt::format("{:<6} eps={:.4g} steps={} alpha={:.3g}{}", name, a["epsilon"].get<double>(),
-                                     a["steps"].get<int64_t>(), a["stepSize"].get<double>(),
-                                     a["randomStart"].get<bool>() ? " rs" : "");
-      if (a["restarts"].get<int64_t>() > 1) label += fmt::format(" x{}", a["restarts"].get<int64_t>());
-      if (!a["target"].is_null()) label += fmt::format(" →{}", a["target"].dump());
-      fmt::print("  {:<44} {}  {:.2f}s\n", label, pct(a["correct"], a["total"]), a["seconds"].get<double>());
-    }
-    for (const auto& c : m["robustness"]) {
-      const auto label = c["corruption"] == "gaussian_noise"
-                             ? fmt::format("noise  level={:.4g}", c["level"].get<double>())
-                             : fmt::format("blur   {0}x{0} sigma={1:.3g}", c["kernel"].get<int64_t>(), c["sigma"].get<double>());
-      fmt::print("  {:<44} {}  {:.2f}s\n", label, pct(c["correct"], c["total"]), c["seconds"].get<double>());
-    }
-    if (!m["fingerprint"].is_null())
-      fmt::print("  {:<44} root {}…  arch {}…\n", "fingerprint",
-                 m["fingerprint"]["rootSha256"].get<std::string>().substr(0, 12),
-                 m["fingerprint"]["archSha256"].get<std::string>().substr(0, 12));
-    if (m["findings"].empty()) {
-      fmt::print("  findings: none\n");
-    } else {
-      fmt::print("  findings: {}\n", m["findings"].size());
-      for (const auto& f : m["findings"])
-        fmt::print("    [{} → {}] {}: {}\n", f["severity"].get<std::string>(), f["action"].get<std::string>(),
-                   f["check"].get<std::string>(), f["message"].get<std::string>());
-    }
-  }
-  if (!r["warnings"].empty())
-    fmt::print("\nwarnings: {} (on stderr and in the report)\n", r["warnings"].size());
-  fmt::print("\nverdict: {} (exit {})\nreport: {}\n", r["verdict"].get<std::string>(), r["exitCode"].get<int>(),
-             shown(report_path.string()));
-}
 
 // The probe batch a fingerprint specification describes: its synthetic inputs, then its
 // real samples, re-read from the dataset it names (which must not have changed).
@@ -143,48 +83,7 @@ bool is_fingerprint_file(const std::string& path) {
   return in && c == '{';
 }
 
-// The verdict's evidence in a few lines; the report has every field.
-void print_comparison(const fingerprint::Comparison& c) {
-  auto value = [&](const std::string& name) {
-    const auto v = c.metrics.get(name);
-    return v ? fmt::format("{:.4f}", *v) : std::string("n/a");
-  };
-  fmt::print("weights   {} (tensors matching {}/{}, compared {}), architecture {}\n",
-             c.weights_identical ? "identical" : "differ", c.tensors_matching, c.tensors_reference, c.tensors_compared,
-             c.arch_identical ? "identical" : "differs");
-  fmt::print("outputs   agreement {}  JS distance {}  logit correlation {}  max rel diff {}\n", value("outputAgreement"),
-             value("jsDistance"), value("logitCorrelation"),
-             c.max_logit_rel_diff ? fmt::format("{:.3g}", *c.max_logit_rel_diff) : "n/a");
-  fmt::print("boundary  agreement {}  accuracy gap {}\n", value("boundaryAgreement"), value("boundaryAccuracyGap"));
-  fmt::print("layers    LOD {}  LAD {}  CKA {}  ({} compared{})\n", value("lod"), value("lad"), value("cka"),
-             c.layers.size(), c.unmatched_layers.empty() ? "" : fmt::format(", unmatched: {}", fmt::join(c.unmatched_layers, ", ")));
-  fmt::print("weights   cosine {}  relative L2 {}\n", value("weightCosine"), value("weightRelL2"));
-  fmt::print("rules     {} ({})\n", c.rules_met.empty() ? "none met" : fmt::format("{}", fmt::join(c.rules_met, "; ")),
-             c.thresholds.source.empty() ? "given" : shown(c.thresholds.source));
-}
-
 }  // namespace
-
-int cmd_validate(const ValidateArgs& args, const Progress& progress) {
-  const auto job = load_job(args.job);
-  if (!args.sign.empty()) check_signing_key(args.sign);
-  // Warnings are not progress: --quiet keeps them.
-  for (const auto& w : job.warnings) fmt::print(stderr, "modelgate: warning: {}\n", w);
-  RunOptions options;
-  options.device = args.device;
-  options.seed = args.seed;
-  options.records = !args.records.empty();
-  options.progress = progress;
-  auto result = run_job(job, options);
-  const fs::path path = args.report.empty() ? timestamped_report_path(job.report_location, job.name)
-                                            : fs::path(args.report);
-  if (!args.sign.empty())
-    result.report["signature"] = ordered_from(signature_for(nlohmann::json::parse(result.report.dump()), args.sign));
-  if (!args.records.empty()) write_atomically(args.records, result.records);
-  write_atomically(path, result.report.dump(2) + "\n");
-  print_summary(result.report, path);
-  return result.exit_code;
-}
 
 int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress) {
   if (!args.sign.empty()) check_signing_key(args.sign);
@@ -274,24 +173,13 @@ int cmd_compare(const CompareArgs& args, const Progress& progress) {
   const int code = cmp.verdict == fingerprint::Verdict::derived     ? 1
                    : cmp.verdict == fingerprint::Verdict::unrelated ? 2
                                                                     : 0;
-  nlohmann::json report{{"verdict", verdict},
-                        {"exitCode", code},
-                        {"tool", {{"name", "modelgate"}, {"version", MODELGATE_VERSION}}},
-                        {"environment", environment()},
-                        {"device", device_name},
-                        {"reference", {{"path", args.reference}, {"rootSha256", reference.root_sha256},
-                                       {"modelSha256", reference.model_sha256}}},
-                        {"candidate", {{"path", args.candidate}, {"rootSha256", candidate.root_sha256},
-                                       {"modelSha256", candidate.model_sha256}}},
-                        {"comparison", cmp.to_json()},
-                        {"referenceSignature", args.verify.empty() ? "not checked" : "verified"},
-                        {"finishedAt", utc_now_iso()}};
+  auto report = comparison_report({args.reference, reference}, {args.candidate, candidate}, cmp, code, device_name,
+                                  !args.verify.empty(), current_environment());
   if (!args.sign.empty()) report["signature"] = signature_for(report, args.sign);
-  print_comparison(cmp);
-  fmt::print("verdict: {}\n", verdict);
+  fmt::print("{}verdict: {}\n", comparison_text(cmp), verdict);
   if (!args.report.empty()) {
     write_atomically(args.report, report.dump(2) + "\n");
-    fmt::print("report: {}\n", shown(args.report));
+    fmt::print("report: {}\n", shown_path(args.report));
   }
   return code;
 }

@@ -1,23 +1,29 @@
 #pragma once
 // The subcommands behind the CLI. Each returns its exit code and throws InputError (exit 3)
 // or another exception (exit 4); engine/cli.cpp turns those into messages.
+#include "engine/progress.h"
+
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace modelgate::engine {
 
-using Progress = std::function<void(const std::string&)>;
-
 struct ValidateArgs {
   std::string job;
   std::string report;  ///< empty: timestamped file in the job's report location
+  std::string junit, prometheus, html;  ///< fixed paths for these formats (empty: beside the report if the job asks)
   std::optional<std::string> device;
   std::optional<uint64_t> seed;
   std::string sign;     ///< private key: sign the report
   std::string records;  ///< write per-sample attack records (JSON Lines) here
+};
+
+struct RenderArgs {
+  std::string report;                          ///< an earlier JSON report
+  std::string html, junit, prometheus;         ///< formats to write (empty: not asked for)
+  bool summary = false;                        ///< print the terminal summary (also when no format is asked for)
 };
 
 struct FingerprintArgs {
@@ -53,6 +59,8 @@ struct InspectArgs {
 
 /// `modelgate validate`: runs the job, prints a summary, writes the report atomically.
 int cmd_validate(const ValidateArgs& args, const Progress& progress);
+/// `modelgate render`: renders an earlier JSON report again (HTML, JUnit, Prometheus, summary).
+int cmd_render(const RenderArgs& args);
 /// `modelgate fingerprint`: writes a fingerprint file.
 int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress);
 /// `modelgate compare`: prints the verdict of a candidate (a model, or a fingerprint file taken

@@ -1,6 +1,8 @@
 #include "engine/config.h"
 
+#include "attacks/pgd.h"
 #include "engine/errors.h"
+#include "kernels/ops.h"
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -13,24 +15,29 @@
 namespace modelgate::engine {
 namespace fs = std::filesystem;
 
-std::string to_string(Severity s) {
-  switch (s) {
-    case Severity::critical: return "critical";
-    case Severity::high: return "high";
-    case Severity::medium: return "medium";
-    case Severity::low: return "low";
+std::string to_string(ReportFormat f) {
+  switch (f) {
+    case ReportFormat::json: return "json";
+    case ReportFormat::junit: return "junit";
+    case ReportFormat::prometheus: return "prometheus";
+    case ReportFormat::html: return "html";
   }
   return "?";
 }
 
-std::string to_string(Action a) {
-  switch (a) {
-    case Action::pass: return "pass";
-    case Action::warn: return "warn";
-    case Action::review: return "review";
-    case Action::block: return "block";
+std::string extension(ReportFormat f) {
+  switch (f) {
+    case ReportFormat::json: return ".json";
+    case ReportFormat::junit: return ".xml";
+    case ReportFormat::prometheus: return ".prom";
+    case ReportFormat::html: return ".html";
   }
-  return "?";
+  return "";
+}
+
+Action JobConfig::action_for(Severity s) const {
+  const auto it = actions.find(s);
+  return it == actions.end() ? Action::warn : it->second;
 }
 
 namespace {
@@ -142,20 +149,36 @@ std::vector<double> number_list(const Doc& d, const YAML::Node& n, const std::st
 
 Severity severity(const Doc& d, const YAML::Node& n, const std::string& field) {
   const auto s = text(d, n, field);
-  if (s == "critical") return Severity::critical;
-  if (s == "high") return Severity::high;
-  if (s == "medium") return Severity::medium;
-  if (s == "low") return Severity::low;
+  if (const auto v = severity_from_string(s)) return *v;
   d.fail(n, field, fmt::format("expected critical, high, medium or low, got '{}'", s));
 }
 
 Action action(const Doc& d, const YAML::Node& n, const std::string& field) {
   const auto s = text(d, n, field);
-  if (s == "block") return Action::block;
-  if (s == "review") return Action::review;
-  if (s == "warn") return Action::warn;
-  if (s == "pass" || s == "allow") return Action::pass;
+  if (const auto v = action_from_string(s)) return *v;
   d.fail(n, field, fmt::format("expected block, review, warn or pass, got '{}'", s));
+}
+
+// spec.reports.format: one name or a list of json, junit, prometheus, html. JSON is always
+// written (it is the report the others are rendered from), so it is added when not listed.
+std::vector<ReportFormat> report_formats(const Doc& d, const YAML::Node& n, const std::string& field) {
+  std::vector<YAML::Node> items;
+  if (n.IsSequence()) {
+    if (n.size() == 0) d.fail(n, field, "expected at least one format");
+    for (size_t i = 0; i < n.size(); ++i) items.push_back(n[i]);
+  } else {
+    items.push_back(n);
+  }
+  std::vector<ReportFormat> out{ReportFormat::json};
+  for (const auto& item : items) {
+    const auto name = text(d, item, field);
+    std::optional<ReportFormat> f;
+    for (auto c : {ReportFormat::json, ReportFormat::junit, ReportFormat::prometheus, ReportFormat::html})
+      if (name == to_string(c)) f = c;
+    if (!f) d.fail(item, field, fmt::format("expected json, junit, prometheus or html, got '{}'", name));
+    if (std::find(out.begin(), out.end(), *f) == out.end()) out.push_back(*f);
+  }
+  return out;
 }
 
 // "3x3", "3" or 3 → 3; the kernel must be square and odd.
@@ -223,7 +246,9 @@ void read_validation_job(const Doc& d, const YAML::Node& spec, JobConfig& job,
   if (spec["seed"]) job.seed = static_cast<uint64_t>(integer(d, spec["seed"], "spec.seed", 0));
   if (const auto& r = spec["reports"]) {
     d.warn_unknown(r, "spec.reports.", {"format", "location"});
-    if (r["format"]) job.report_format = text(d, r["format"], "spec.reports.format");
+    if (r["format"]) {
+      job.report_formats = report_formats(d, r["format"], "spec.reports.format");
+    }
     if (r["location"]) job.report_location = resolve(base, text(d, r["location"], "spec.reports.location"));
   }
 }
@@ -238,59 +263,77 @@ void read_adversarial(const Doc& d, const YAML::Node& spec, const std::string& n
     const auto f = fmt::format("spec.attacks[{}].", i);
     d.warn_unknown(a, f, {"type", "norm", "loss", "epsilon", "steps", "stepSize", "randomStart", "restarts",
                           "target", "activeSet", "minAccuracy", "severity"});
-    AttackSpec s;
-    s.manifest = name;
-    s.type = text(d, require(d, a, "type", f), f + "type");
-    if (s.type != "fgsm" && s.type != "pgd" && s.type != "apgd")
-      d.fail(a["type"], f + "type", fmt::format("unknown attack '{}' (expected fgsm, pgd or apgd)", s.type));
+    auto ignored = [&](const std::string& key, const std::string& why) {
+      job.warnings.push_back(fmt::format("{}: {}: {}{} {} and is ignored", d.file.string(), d.label, f, key, why));
+    };
+    AttackPlan p;  // every field but epsilon; one copy per epsilon below
+    p.manifest = name;
+    const auto type = text(d, require(d, a, "type", f), f + "type");
+    if (type == "fgsm") p.kind = AttackKind::fgsm;
+    else if (type == "pgd") p.kind = AttackKind::pgd;
+    else if (type == "apgd") p.kind = AttackKind::apgd;
+    else d.fail(a["type"], f + "type", fmt::format("unknown attack '{}' (expected fgsm, pgd or apgd)", type));
     if (a["norm"]) {
-      s.norm = text(d, a["norm"], f + "norm");
-      if (s.norm != "linf" && s.norm != "l2")
-        d.fail(a["norm"], f + "norm", fmt::format("expected linf or l2, got '{}'", s.norm));
+      const auto norm = text(d, a["norm"], f + "norm");
+      if (norm == "l2") p.norm = attacks::Norm::l2;
+      else if (norm != "linf") d.fail(a["norm"], f + "norm", fmt::format("expected linf or l2, got '{}'", norm));
     }
+    const bool l2 = p.norm == attacks::Norm::l2;
     // An L2 radius is measured over the whole input and may exceed 1; an L∞ one may not.
-    const double eps_max = s.norm == "l2" ? 1000.0 : 1.0;
-    const double eps_default = s.norm == "l2" ? 0.5 : 8.0 / 255.0;
-    s.epsilons = a["epsilon"] ? number_list(d, a["epsilon"], f + "epsilon", 0, eps_max) : std::vector<double>{eps_default};
-    if (s.type == "fgsm") {
+    const double eps_max = l2 ? 1000.0 : 1.0;
+    const auto epsilons = a["epsilon"] ? number_list(d, a["epsilon"], f + "epsilon", 0, eps_max)
+                                       : std::vector<double>{l2 ? 0.5 : 8.0 / 255.0};
+    std::optional<double> step_size;
+    if (p.kind == AttackKind::fgsm) {
       for (const char* k : {"steps", "stepSize", "randomStart", "restarts"})
-        if (a[k]) job.warnings.push_back(fmt::format("{}: {}: {}{} does not apply to fgsm and is ignored",
-                                                     d.file.string(), d.label, f, k));
-    } else if (s.type == "apgd") {
-      s.steps = a["steps"] ? integer(d, a["steps"], f + "steps", 1) : 100;
-      s.random_start = a["randomStart"] ? boolean(d, a["randomStart"], f + "randomStart") : true;
-      if (a["restarts"]) s.restarts = integer(d, a["restarts"], f + "restarts", 1);
-      if (a["loss"]) {
-        s.loss = text(d, a["loss"], f + "loss");
-        if (s.loss != "ce" && s.loss != "dlr") d.fail(a["loss"], f + "loss", fmt::format("expected ce or dlr, got '{}'", s.loss));
-      }
-      if (a["stepSize"])
-        job.warnings.push_back(fmt::format("{}: {}: {}stepSize does not apply to apgd (its step size is adaptive) and is ignored",
-                                           d.file.string(), d.label, f));
-      if (a["target"])
-        job.warnings.push_back(fmt::format("{}: {}: {}target does not apply to apgd (untargeted only) and is ignored",
-                                           d.file.string(), d.label, f));
+        if (a[k]) ignored(k, "does not apply to fgsm");
     } else {
-      s.steps = a["steps"] ? integer(d, a["steps"], f + "steps", 1) : 10;
-      if (a["stepSize"]) s.step_size = number_in(d, a["stepSize"], f + "stepSize", 0, eps_max, true);
-      s.random_start = a["randomStart"] ? boolean(d, a["randomStart"], f + "randomStart") : true;
-      if (a["restarts"]) s.restarts = integer(d, a["restarts"], f + "restarts", 1);
+      p.steps = a["steps"] ? integer(d, a["steps"], f + "steps", 1) : p.kind == AttackKind::apgd ? 100 : 10;
+      p.random_start = a["randomStart"] ? boolean(d, a["randomStart"], f + "randomStart") : true;
+      if (a["restarts"]) p.restarts = integer(d, a["restarts"], f + "restarts", 1);
     }
-    if (a["loss"] && s.type != "apgd")
-      job.warnings.push_back(fmt::format("{}: {}: {}loss applies to apgd only and is ignored", d.file.string(), d.label, f));
-    if (const auto& t = a["target"]; t && s.type != "apgd") {
-      const auto v = text(d, t, f + "target");
-      if (v == "none" || v == "leastLikely" || v == "random") {
-        s.target = v;
-      } else {
-        s.target = "label";
-        s.target_label = integer(d, t, f + "target", 0);
+    if (p.kind == AttackKind::apgd) {
+      if (a["loss"]) {
+        const auto loss = text(d, a["loss"], f + "loss");
+        if (loss == "dlr") p.loss = attacks::ApgdLoss::dlr;
+        else if (loss != "ce") d.fail(a["loss"], f + "loss", fmt::format("expected ce or dlr, got '{}'", loss));
+      }
+      if (a["stepSize"]) ignored("stepSize", "does not apply to apgd (its step size is adaptive)");
+      if (a["target"]) ignored("target", "does not apply to apgd (untargeted only)");
+    } else {
+      if (a["stepSize"] && p.kind == AttackKind::pgd)
+        step_size = number_in(d, a["stepSize"], f + "stepSize", 0, eps_max, true);
+      if (a["loss"]) ignored("loss", "applies to apgd only");
+      if (const auto& t = a["target"]) {
+        const auto v = text(d, t, f + "target");
+        if (v == "leastLikely") p.target = attacks::Target::least_likely;
+        else if (v == "random") p.target = attacks::Target::random;
+        else if (v != "none") {
+          p.target = attacks::Target::label;
+          p.target_label = integer(d, t, f + "target", 0);
+        }
       }
     }
-    if (a["activeSet"]) s.active_set = boolean(d, a["activeSet"], f + "activeSet");
-    if (a["minAccuracy"]) s.min_accuracy = number_in(d, a["minAccuracy"], f + "minAccuracy", 0, 1, false);
-    if (a["severity"]) s.severity = severity(d, a["severity"], f + "severity");
-    job.attacks.push_back(s);
+    if (a["activeSet"]) p.active_set = boolean(d, a["activeSet"], f + "activeSet");
+    if (a["minAccuracy"]) p.min_accuracy = number_in(d, a["minAccuracy"], f + "minAccuracy", 0, 1, false);
+    if (a["severity"]) p.severity = severity(d, a["severity"], f + "severity");
+    for (double eps : epsilons) {
+      AttackPlan plan = p;
+      plan.epsilon = eps;
+      switch (plan.kind) {
+        case AttackKind::fgsm: plan.step_size = eps; break;
+        case AttackKind::apgd: plan.step_size = attacks::apgd_first_step(eps); break;
+        case AttackKind::pgd: {
+          attacks::PgdOptions o;
+          o.epsilon = eps;
+          o.steps = plan.steps;
+          o.step_size = step_size.value_or(-1);
+          plan.step_size = attacks::pgd_step_size(o);
+          break;
+        }
+      }
+      job.attacks.push_back(plan);
+    }
   }
 }
 
@@ -302,22 +345,27 @@ void read_robustness(const Doc& d, const YAML::Node& spec, const std::string& na
   for (size_t i = 0; i < tests.size(); ++i) {
     const auto& t = tests[i];
     const auto f = fmt::format("spec.tests[{}].", i);
-    CorruptionSpec s;
-    s.manifest = name;
-    s.type = text(d, require(d, t, "type", f), f + "type");
-    if (s.type == "noise") {
+    CorruptionPlan p;
+    p.manifest = name;
+    const auto type = text(d, require(d, t, "type", f), f + "type");
+    if (type != "noise" && type != "blur")
+      d.fail(t["type"], f + "type", fmt::format("unknown test '{}' (expected noise or blur)", type));
+    if (t["minAccuracy"]) p.min_accuracy = number_in(d, t["minAccuracy"], f + "minAccuracy", 0, 1, false);
+    if (t["severity"]) p.severity = severity(d, t["severity"], f + "severity");
+    if (type == "noise") {
       d.warn_unknown(t, f, {"type", "level", "minAccuracy", "severity"});
-      s.levels = number_list(d, require(d, t, "level", f), f + "level", 0, 1);
-    } else if (s.type == "blur") {
+      p.kind = CorruptionKind::gaussian_noise;
+      for (double level : number_list(d, require(d, t, "level", f), f + "level", 0, 1)) {
+        p.level = level;
+        job.corruptions.push_back(p);
+      }
+    } else if (type == "blur") {
       d.warn_unknown(t, f, {"type", "kernel", "sigma", "minAccuracy", "severity"});
-      s.kernel = blur_kernel(d, require(d, t, "kernel", f), f + "kernel");
-      if (t["sigma"]) s.sigma = number_in(d, t["sigma"], f + "sigma", 0, 100, true);
-    } else {
-      d.fail(t["type"], f + "type", fmt::format("unknown test '{}' (expected noise or blur)", s.type));
+      p.kind = CorruptionKind::gaussian_blur;
+      p.kernel = blur_kernel(d, require(d, t, "kernel", f), f + "kernel");
+      p.sigma = t["sigma"] ? number_in(d, t["sigma"], f + "sigma", 0, 100, true) : kernels::default_blur_sigma(p.kernel);
+      job.corruptions.push_back(p);
     }
-    if (t["minAccuracy"]) s.min_accuracy = number_in(d, t["minAccuracy"], f + "minAccuracy", 0, 1, false);
-    if (t["severity"]) s.severity = severity(d, t["severity"], f + "severity");
-    job.corruptions.push_back(s);
   }
 }
 
@@ -329,7 +377,7 @@ void read_fingerprinting(const Doc& d, const YAML::Node& spec, JobConfig& job) {
 }
 
 void read_scanning(const Doc& d, const YAML::Node& spec, JobConfig& job, const fs::path& base,
-                   bool job_has_location) {
+                   bool job_has_location, bool job_has_formats) {
   d.warn_unknown(spec, "spec.", {"scanner", "schedule", "severity", "reports"});
   d.note_schedule(spec);
   if (const auto& sev = spec["severity"]) {
@@ -341,12 +389,12 @@ void read_scanning(const Doc& d, const YAML::Node& spec, JobConfig& job, const f
   }
   if (const auto& r = spec["reports"]) {
     d.warn_unknown(r, "spec.reports.", {"format", "location"});
-    // The ValidationJob's location wins; the scanning manifest's is the fallback.
+    // The ValidationJob's location and formats win; the scanning manifest's are the fallback.
     if (r["location"] && !job_has_location)
       job.report_location = resolve(base, text(d, r["location"], "spec.reports.location"));
     if (r["format"]) {
-      const auto fmt_ = text(d, r["format"], "spec.reports.format");
-      if (fmt_ != "json") d.fail(r["format"], "spec.reports.format", "only json reports are supported");
+      const auto formats = report_formats(d, r["format"], "spec.reports.format");
+      if (!job_has_formats) job.report_formats = formats;
     }
   }
 }
@@ -392,6 +440,7 @@ JobConfig load_job(const fs::path& file) {
   std::stable_partition(order.begin(), order.end(),
                         [](const auto& o) { return o.second == "ValidationJob"; });
 
+  bool job_has_formats = false;
   for (const auto& [i, kind] : order) {
     const auto& doc = docs[i];
     std::string name = fmt::format("{}-{}", kind, i + 1);
@@ -404,6 +453,7 @@ JobConfig load_job(const fs::path& file) {
     bool handled = true;
     if (kind == "ValidationJob") {
       job.name = name;
+      job_has_formats = spec["reports"] && spec["reports"].IsMap() && spec["reports"]["format"];
       read_validation_job(d, spec, job, base);
     } else if (kind == "AdversarialTesting") {
       read_adversarial(d, spec, name, job);
@@ -412,7 +462,7 @@ JobConfig load_job(const fs::path& file) {
     } else if (kind == "ModelFingerprinting") {
       read_fingerprinting(d, spec, job);
     } else if (kind == "ModelVulnerabilityScanning") {
-      read_scanning(d, spec, job, base, !job.report_location.empty());
+      read_scanning(d, spec, job, base, !job.report_location.empty(), job_has_formats);
     } else {
       handled = false;
       job.warnings.push_back(fmt::format("{}: {} '{}' is not handled by modelgate and was skipped",

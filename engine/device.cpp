@@ -1,5 +1,6 @@
 #include "engine/device.h"
 
+#include "engine/environment.h"
 #include "engine/errors.h"
 
 #include <ATen/Context.h>
@@ -33,32 +34,30 @@ c10::Device resolve_device(const std::string& request) {
   throw InputError("--device: expected auto, cpu or cuda, got '" + request + "'");
 }
 
-nlohmann::json environment() {
-  nlohmann::json j;
-  j["modelgate"] = MODELGATE_VERSION;
-  j["libtorch"] = TORCH_VERSION;
+Environment current_environment() {
+  Environment e;
+  e.modelgate = MODELGATE_VERSION;
+  e.libtorch = TORCH_VERSION;
   const auto& hooks = at::detail::getCUDAHooks();
-  const bool built_with_cuda = hooks.versionCUDART() > 0;
-  j["cuda"] = built_with_cuda ? nlohmann::json(cuda_version(hooks.versionCUDART())) : nlohmann::json();
-  j["cudnn"] = built_with_cuda && hooks.versionCuDNN() > 0 ? nlohmann::json(cudnn_version(hooks.versionCuDNN()))
-                                                            : nlohmann::json();
-  j["cudaAvailable"] = cuda_usable();
-  j["cudaDevices"] = cuda_usable() ? hooks.deviceCount() : 0;
-  j["cpuThreads"] = at::get_num_threads();
-  return j;
+  if (hooks.versionCUDART() > 0) {
+    e.cuda = cuda_version(hooks.versionCUDART());
+    if (hooks.versionCuDNN() > 0) e.cudnn = cudnn_version(hooks.versionCuDNN());
+  }
+  e.cuda_available = cuda_usable();
+  e.cuda_devices = e.cuda_available ? hooks.deviceCount() : 0;
+  e.cpu_threads = at::get_num_threads();
+  return e;
 }
 
 std::string version_text() {
-  const auto env = environment();
-  std::string s = fmt::format("modelgate {}\nLibTorch {}\n", MODELGATE_VERSION, TORCH_VERSION);
-  if (env["cuda"].is_null()) {
+  const auto env = current_environment();
+  std::string s = fmt::format("modelgate {}\nLibTorch {}\n", env.modelgate, env.libtorch);
+  if (!env.cuda) {
     s += "CUDA: not compiled in\n";
   } else {
-    s += fmt::format("CUDA {} (runtime LibTorch was built with), cuDNN {}\n", env["cuda"].get<std::string>(),
-                     env["cudnn"].is_null() ? "none" : env["cudnn"].get<std::string>());
-    s += env["cudaAvailable"].get<bool>()
-             ? fmt::format("GPU: {} CUDA device(s) usable\n", env["cudaDevices"].get<int>())
-             : "GPU: none usable (no device or driver); runs use the CPU\n";
+    s += fmt::format("CUDA {} (runtime LibTorch was built with), cuDNN {}\n", *env.cuda, env.cudnn.value_or("none"));
+    s += env.cuda_available ? fmt::format("GPU: {} CUDA device(s) usable\n", env.cuda_devices)
+                            : "GPU: none usable (no device or driver); runs use the CPU\n";
   }
   return s;
 }

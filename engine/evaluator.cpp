@@ -13,8 +13,8 @@ using Clock = std::chrono::steady_clock;
 }  // namespace
 
 ModelEvaluator::ModelEvaluator(LoadedModel& model, const Dataset& data, c10::Device device, int64_t batch_size,
-               const RunOptions& options)
-    : model_(model), data_(data), device_(device), batch_size_(batch_size), options_(options) {
+                               Progress progress)
+    : model_(model), data_(data), device_(device), batch_size_(batch_size), progress_(std::move(progress)) {
   fn_ = [this](const at::Tensor& x) { return model_.module.forward({x}).toTensor(); };
 }
 
@@ -30,7 +30,7 @@ double ModelEvaluator::for_each_batch(
     body(data_.inputs.narrow(0, first, len).to(device_), data_.labels.narrow(0, first, len).to(device_), first);
     const auto now = Clock::now();
     if (now - last_note > std::chrono::seconds(5) && b + 1 < batches) {
-      options_.progress(fmt::format("  … {}: batch {}/{}", what, b + 1, batches));
+      progress_(fmt::format("  … {}: batch {}/{}", what, b + 1, batches));
       last_note = now;
     }
   }

@@ -1,10 +1,10 @@
 #pragma once
 // Evaluation of one model over a dataset, batch by batch: clean or corrupted scoring, and
-// attacks with per-sample bookkeeping. engine/runner.cpp turns the scores into a report.
+// attacks with per-sample bookkeeping. engine/evaluate_model.cpp turns the scores into results.
 #include "attacks/pgd.h"
 #include "engine/dataset.h"
 #include "engine/model.h"
-#include "engine/runner.h"
+#include "engine/progress.h"
 
 #include <functional>
 #include <string>
@@ -48,7 +48,7 @@ struct RecordContext {
 class ModelEvaluator {
  public:
   ModelEvaluator(LoadedModel& model, const Dataset& data, c10::Device device, int64_t batch_size,
-                 const RunOptions& options);
+                 Progress progress);
 
   /// The model as a differentiable callable (forward() returning logits).
   const attacks::ModelFn& fn() const { return fn_; }
@@ -78,7 +78,7 @@ class ModelEvaluator {
   const Dataset& data_;
   c10::Device device_;
   int64_t batch_size_;
-  const RunOptions& options_;
+  Progress progress_;
   attacks::ModelFn fn_;
 };
 

@@ -1,7 +1,8 @@
 #include "engine/signing.h"
 
 #include "engine/errors.h"
-#include "engine/report.h"
+#include "engine/report/files.h"
+#include "fingerprint/record.h"
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -19,26 +20,19 @@ using Key = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
 using Bio = std::unique_ptr<BIO, decltype(&BIO_free)>;
 using MdCtx = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
 
-std::string base64(const unsigned char* data, size_t n) {
-  std::string out(4 * ((n + 2) / 3), '\0');
-  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
-  out.resize(static_cast<size_t>(len));
-  return out;
-}
+std::string base64(const unsigned char* data, size_t n) { return fingerprint::base64_encode(data, n); }
 
-std::vector<unsigned char> unbase64(const std::string& s, const std::string& what) {
-  std::vector<unsigned char> out(3 * s.size() / 4 + 3);
-  const int len = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
-  if (len < 0) throw InputError(what + ": signature is not valid base64");
-  size_t pad = 0;
-  for (auto it = s.rbegin(); it != s.rend() && *it == '='; ++it) ++pad;
-  out.resize(static_cast<size_t>(len) - pad);
-  return out;
+std::vector<uint8_t> unbase64(const std::string& s, const std::string& what) {
+  try {
+    return fingerprint::base64_decode(s);
+  } catch (const std::invalid_argument&) {
+    throw InputError(what + ": signature is not valid base64");
+  }
 }
 
 // The bytes a signature covers: the document without its signature, keys sorted, compact.
 std::string canonical(const nlohmann::json& document) {
-  nlohmann::json body = nlohmann::json::parse(document.dump());  // sorted keys whatever the source order
+  nlohmann::json body = document;  // nlohmann::json keeps its keys sorted
   body.erase("signature");
   return body.dump();
 }

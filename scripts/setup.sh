@@ -8,7 +8,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv ccache
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
-  libssl-dev libzip-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev)
+  libssl-dev libzip-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev libpugixml-dev
+  chromium chromium-driver)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

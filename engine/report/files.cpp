@@ -1,4 +1,4 @@
-#include "engine/report.h"
+#include "engine/report/files.h"
 
 #include "engine/errors.h"
 
@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <ctime>
 #include <chrono>
 #include <cstring>
 
@@ -21,14 +23,31 @@ std::string utc_now_iso() {
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(now)), ms);
 }
 
-fs::path timestamped_report_path(const fs::path& dir, const std::string& job) {
+std::optional<double> epoch_seconds(const std::string& iso) {
+  std::tm tm{};
+  double sec = 0;
+  int used = 0;
+  if (std::sscanf(iso.c_str(), "%4d-%2d-%2dT%2d:%2d:%lfZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &sec, &used) != 6 || used != static_cast<int>(iso.size()))
+    return std::nullopt;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<double>(timegm(&tm)) + sec;
+}
+
+fs::path timestamped_report_path(const fs::path& dir, const std::string& job, const std::vector<std::string>& extensions) {
   const auto stamp = fmt::format("{:%Y%m%dT%H%M%SZ}", fmt::gmtime(std::time(nullptr)));
   std::string safe;
   for (char c : job) safe += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
   if (safe.empty()) safe = "report";
-  auto path = dir / fmt::format("{}-{}.json", safe, stamp);
-  for (int i = 1; fs::exists(path); ++i) path = dir / fmt::format("{}-{}-{}.json", safe, stamp, i);
-  return path;
+  auto taken = [&](const std::string& stem) {
+    for (const auto& ext : extensions)
+      if (fs::exists(dir / (stem + ext))) return true;
+    return fs::exists(dir / (stem + ".json"));
+  };
+  std::string stem = fmt::format("{}-{}", safe, stamp);
+  for (int i = 1; taken(stem); ++i) stem = fmt::format("{}-{}-{}", safe, stamp, i);
+  return dir / (stem + ".json");
 }
 
 void write_atomically(const fs::path& path, const std::string& content, unsigned mode) {

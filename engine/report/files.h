@@ -1,15 +1,23 @@
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace modelgate::engine {
 
 /// Current UTC time as ISO 8601 with milliseconds, e.g. 2026-11-23T17:45:01.123Z.
 std::string utc_now_iso();
 
-/// A new report path in `dir`: <job>-<UTC yyyymmddThhmmssZ>.json, with -1, -2… appended if
-/// a report of that name already exists, so a run never replaces an earlier report.
-std::filesystem::path timestamped_report_path(const std::filesystem::path& dir, const std::string& job);
+/// Seconds since the Unix epoch of a time utc_now_iso wrote ("YYYY-MM-DDTHH:MM:SS(.fff)Z");
+/// nullopt for anything else.
+std::optional<double> epoch_seconds(const std::string& iso);
+
+/// A new report path in `dir`: <job>-<UTC yyyymmddThhmmssZ>.json, with -1, -2… appended while
+/// a file of that stem with any of `extensions` (".json" and its sibling formats) exists, so a
+/// run never replaces an earlier report.
+std::filesystem::path timestamped_report_path(const std::filesystem::path& dir, const std::string& job,
+                                              const std::vector<std::string>& extensions = {".json"});
 
 /// Writes `content` to `path` atomically with permissions `mode`: a temporary file in the
 /// same folder, flushed to disk, then renamed over `path`. On failure the temporary file is

@@ -105,18 +105,26 @@ spec:
   type: digital
 )"));
   ASSERT_EQ(job.attacks.size(), 2u);
-  EXPECT_EQ(job.attacks[0].type, "fgsm");
-  EXPECT_EQ(job.attacks[0].epsilons, std::vector<double>{0.03});
+  EXPECT_EQ(job.attacks[0].kind, AttackKind::fgsm);
+  EXPECT_DOUBLE_EQ(job.attacks[0].epsilon, 0.03);
+  EXPECT_DOUBLE_EQ(job.attacks[0].step_size, 0.03);  // FGSM's one step is ε
+  EXPECT_EQ(job.attacks[0].steps, 1);
   const auto& pgd = job.attacks[1];
+  EXPECT_EQ(pgd.kind, AttackKind::pgd);
   EXPECT_EQ(pgd.steps, 10);
-  EXPECT_DOUBLE_EQ(pgd.epsilons.at(0), 8.0 / 255.0);
-  EXPECT_FALSE(pgd.step_size.has_value());
+  EXPECT_DOUBLE_EQ(pgd.epsilon, 8.0 / 255.0);
+  EXPECT_DOUBLE_EQ(pgd.step_size, 2.5 * (8.0 / 255.0) / 10);  // Madry et al.'s default, resolved here
   EXPECT_TRUE(pgd.random_start);
+  EXPECT_EQ(pgd.check(), "adversarial/pgd/eps=0.03137");
   EXPECT_EQ(pgd.severity, Severity::high);
   EXPECT_EQ(pgd.manifest, "nootropic-adversarial");
   ASSERT_EQ(job.corruptions.size(), 2u);
-  EXPECT_EQ(job.corruptions[0].levels, std::vector<double>{0.1});
+  EXPECT_EQ(job.corruptions[0].kind, CorruptionKind::gaussian_noise);
+  EXPECT_DOUBLE_EQ(job.corruptions[0].level, 0.1);
+  EXPECT_EQ(job.corruptions[1].kind, CorruptionKind::gaussian_blur);
   EXPECT_EQ(job.corruptions[1].kernel, 3);
+  EXPECT_DOUBLE_EQ(job.corruptions[1].sigma, 0.8);  // OpenCV's default for k = 3: 0.3·((3−1)·0.5−1)+0.8
+  EXPECT_EQ(job.report_formats, std::vector<ReportFormat>{ReportFormat::json});
   EXPECT_EQ(job.actions.at(Severity::low), Action::warn);
   ASSERT_EQ(job.manifests.size(), 5u);
   EXPECT_FALSE(job.manifests.back().handled);
@@ -146,16 +154,24 @@ spec:
     - {type: noise, level: [0.05, 0.1]}
     - {type: blur, kernel: 5x5, sigma: 1.5}
 )"));
-  const auto& a = job.attacks.at(0);
-  EXPECT_DOUBLE_EQ(a.epsilons.at(0), 8.0 / 255.0);
-  EXPECT_DOUBLE_EQ(a.epsilons.at(1), 0.1);
-  EXPECT_DOUBLE_EQ(*a.step_size, 0.01);
-  EXPECT_FALSE(a.random_start);
-  EXPECT_DOUBLE_EQ(*a.min_accuracy, 0.5);
-  EXPECT_EQ(a.severity, Severity::critical);
-  EXPECT_EQ(job.corruptions.at(0).levels.size(), 2u);
-  EXPECT_EQ(job.corruptions.at(1).kernel, 5);
-  EXPECT_DOUBLE_EQ(job.corruptions.at(1).sigma, 1.5);
+  // A sweep is one plan per ε, each with every other option.
+  ASSERT_EQ(job.attacks.size(), 2u);
+  for (const auto& a : job.attacks) {
+    EXPECT_DOUBLE_EQ(a.step_size, 0.01);
+    EXPECT_FALSE(a.random_start);
+    EXPECT_DOUBLE_EQ(*a.min_accuracy, 0.5);
+    EXPECT_EQ(a.severity, Severity::critical);
+    EXPECT_EQ(a.steps, 5);
+  }
+  EXPECT_DOUBLE_EQ(job.attacks[0].epsilon, 8.0 / 255.0);
+  EXPECT_DOUBLE_EQ(job.attacks[1].epsilon, 0.1);
+  EXPECT_EQ(job.attacks[1].description(), "pgd eps=0.1 steps=5");
+  ASSERT_EQ(job.corruptions.size(), 3u);
+  EXPECT_DOUBLE_EQ(job.corruptions.at(0).level, 0.05);
+  EXPECT_DOUBLE_EQ(job.corruptions.at(1).level, 0.1);
+  EXPECT_EQ(job.corruptions.at(2).kernel, 5);
+  EXPECT_DOUBLE_EQ(job.corruptions.at(2).sigma, 1.5);
+  EXPECT_EQ(job.corruptions.at(2).check(), "robustness/gaussian_blur/kernel=5");
 }
 
 TEST_F(JobFile, UnknownFieldsWarnWithLineNumbers) {
@@ -206,20 +222,43 @@ TEST_F(JobFile, ApgdTakesL2AndTheActiveSet) {
                                         "    - {type: apgd, stepSize: 0.1, target: 3}\n"));
   ASSERT_EQ(job.attacks.size(), 3u);
   const auto& l2 = job.attacks[0];
-  EXPECT_EQ(l2.norm, "l2");
-  EXPECT_EQ(l2.loss, "dlr");
+  EXPECT_EQ(l2.norm, modelgate::attacks::Norm::l2);
+  EXPECT_EQ(l2.loss, modelgate::attacks::ApgdLoss::dlr);
   EXPECT_FALSE(l2.active_set);
   EXPECT_EQ(l2.steps, 100);
-  EXPECT_DOUBLE_EQ(l2.epsilons.at(0), 0.5);  // the L2 default radius
+  EXPECT_DOUBLE_EQ(l2.epsilon, 0.5);  // the L2 default radius
+  EXPECT_DOUBLE_EQ(l2.step_size, 1.0);  // APGD's first step, 2ε
+  EXPECT_EQ(l2.name(), "apgd-dlr-l2");
   const auto& linf = job.attacks[1];
-  EXPECT_EQ(linf.norm, "linf");
+  EXPECT_EQ(linf.norm, modelgate::attacks::Norm::linf);
   EXPECT_TRUE(linf.active_set);  // the default, as for pgd
-  EXPECT_DOUBLE_EQ(linf.epsilons.at(0), 8.0 / 255.0);
+  EXPECT_DOUBLE_EQ(linf.epsilon, 8.0 / 255.0);
   // stepSize and target do not apply to apgd: each is named in a warning and ignored.
   ASSERT_EQ(job.warnings.size(), 2u);
   EXPECT_NE(job.warnings[0].find("spec.attacks[2].stepSize"), std::string::npos) << job.warnings[0];
   EXPECT_NE(job.warnings[1].find("spec.attacks[2].target"), std::string::npos) << job.warnings[1];
-  EXPECT_EQ(job.attacks[2].target, "none");
+  EXPECT_EQ(job.attacks[2].target, modelgate::attacks::Target::none);
   EXPECT_NE(error_of(adv + "    - {type: apgd, norm: l1}\n").find("spec.attacks[0].norm"), std::string::npos);
   EXPECT_NE(error_of(adv + "    - {type: apgd, activeSet: maybe}\n").find("spec.attacks[0].activeSet"), std::string::npos);
+}
+
+TEST_F(JobFile, ReportFormatsTakeANameOrAListAndAlwaysIncludeJson) {
+  const std::string head =
+      "apiVersion: security.nootropic.ai/v1\nkind: ValidationJob\nmetadata: {name: n}\nspec:\n"
+      "  models: [{path: m.pt}]\n  dataset: {path: d.npz}\n";
+  auto job = load_job(write(head + "  reports: {format: [html, junit, html, prometheus]}\n"));
+  EXPECT_EQ(job.report_formats, (std::vector<ReportFormat>{ReportFormat::json, ReportFormat::html, ReportFormat::junit,
+                                                           ReportFormat::prometheus}));
+  job = load_job(write(head + "  reports: {format: junit}\n"));
+  EXPECT_EQ(job.report_formats, (std::vector<ReportFormat>{ReportFormat::json, ReportFormat::junit}));
+  const auto e = error_of(head + "  reports: {format: [json, pdf]}\n");
+  EXPECT_NE(e.find("spec.reports.format"), std::string::npos) << e;
+  EXPECT_NE(e.find("'pdf'"), std::string::npos) << e;
+  // The scanning manifest's format applies when the ValidationJob gives none, and loses to it otherwise.
+  const std::string scan = "---\napiVersion: security.nootropic.ai/v1\nkind: ModelVulnerabilityScanning\n"
+                           "metadata: {name: s}\nspec: {reports: {format: [json, html]}}\n";
+  job = load_job(write(head + scan));
+  EXPECT_EQ(job.report_formats, (std::vector<ReportFormat>{ReportFormat::json, ReportFormat::html}));
+  job = load_job(write(head + "  reports: {format: junit}\n" + scan));
+  EXPECT_EQ(job.report_formats, (std::vector<ReportFormat>{ReportFormat::json, ReportFormat::junit}));
 }

@@ -1,5 +1,5 @@
 #include "engine/errors.h"
-#include "engine/report.h"
+#include "engine/report/files.h"
 
 #include <c10/util/Exception.h>
 #include <gtest/gtest.h>

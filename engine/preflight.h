@@ -1,0 +1,22 @@
+#pragma once
+// Everything the user gave is loaded and checked against everything else before any evaluation,
+// so that a bad file fails fast with exit 3 and nothing is written.
+#include "engine/config.h"
+#include "engine/dataset.h"
+#include "engine/model.h"
+
+namespace modelgate::engine {
+
+/// What the first forward pass showed about a model.
+struct ModelChecks {
+  int64_t classes = 0;               ///< logits per sample
+  bool probability_outputs = false;  ///< rows are non-negative and sum to 1: softmax, not logits
+};
+
+/// Runs `model` on the first samples of `data` and checks that it accepts them, returns finite
+/// N×K logits, that every label is one of its K classes and that every targeted attack aims at
+/// one of them. Throws InputError (or RunError for non-finite logits) naming the files.
+ModelChecks check_model_against_data(LoadedModel& model, const Dataset& data, const JobConfig& job,
+                                     const c10::Device& device);
+
+}  // namespace modelgate::engine

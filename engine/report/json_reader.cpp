@@ -1,0 +1,288 @@
+// Reads a JSON report back into typed results (see json_report.h). Every field is checked, so
+// `modelgate render` and the report comparisons fail with a message naming the field rather
+// than with a JSON library error.
+#include "engine/errors.h"
+#include "engine/report/json_report.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace modelgate::engine {
+namespace {
+
+// Ordered, so that what is read back renders in the order it was written.
+using json = nlohmann::ordered_json;
+
+// Field access with the path of each value in messages: "r.json: models[0].clean.correct: …".
+class Reader {
+ public:
+  explicit Reader(std::string source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const std::string& path, const std::string& what) const {
+    throw InputError(fmt::format("{}: {}: {}", source_, path, what));
+  }
+  const json& field(const json& j, const std::string& key, const std::string& path) const {
+    if (!j.is_object()) fail(path, "expected an object");
+    const auto it = j.find(key);
+    if (it == j.end()) fail(join(path, key), "missing");
+    return *it;
+  }
+  const json& object(const json& j, const std::string& key, const std::string& path) const {
+    const auto& v = field(j, key, path);
+    if (!v.is_object()) fail(join(path, key), "expected an object");
+    return v;
+  }
+  const json& array(const json& j, const std::string& key, const std::string& path) const {
+    const auto& v = field(j, key, path);
+    if (!v.is_array()) fail(join(path, key), "expected an array");
+    return v;
+  }
+  std::string text(const json& j, const std::string& key, const std::string& path) const {
+    const auto& v = field(j, key, path);
+    if (!v.is_string()) fail(join(path, key), "expected a string");
+    return v.get<std::string>();
+  }
+  std::optional<std::string> optional_text(const json& j, const std::string& key, const std::string& path) const {
+    const auto& v = field(j, key, path);
+    if (v.is_null()) return std::nullopt;
+    return text(j, key, path);
+  }
+  double number(const json& j, const std::string& key, const std::string& path) const {
+    const auto& v = field(j, key, path);
+    if (!v.is_number()) fail(join(path, key), "expected a number");
+    return v.get<double>();
+  }
+  int64_t integer(const json& j, const std::string& key, const std::string& path, int64_t lo = 0) const {
+    const auto& v = field(j, key, path);
+    if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(INT64_MAX) : v.get<int64_t>() < lo))
+      fail(join(path, key), fmt::format("expected an integer ≥ {}", lo));
+    return v.get<int64_t>();
+  }
+  uint64_t unsigned_integer(const json& j, const std::string& key, const std::string& path) const {
+    const auto& v = field(j, key, path);
+    if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
+      fail(join(path, key), "expected a non-negative integer");
+    return v.get<uint64_t>();
+  }
+  bool boolean(const json& j, const std::string& key, const std::string& path) const {
+    const auto& v = field(j, key, path);
+    if (!v.is_boolean()) fail(join(path, key), "expected true or false");
+    return v.get<bool>();
+  }
+  std::vector<int64_t> integers(const json& j, const std::string& key, const std::string& path) const {
+    std::vector<int64_t> out;
+    const auto& a = array(j, key, path);
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!a[i].is_number_integer()) fail(fmt::format("{}[{}]", join(path, key), i), "expected an integer");
+      out.push_back(a[i].get<int64_t>());
+    }
+    return out;
+  }
+  std::vector<std::string> texts(const json& j, const std::string& key, const std::string& path) const {
+    std::vector<std::string> out;
+    const auto& a = array(j, key, path);
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!a[i].is_string()) fail(fmt::format("{}[{}]", join(path, key), i), "expected a string");
+      out.push_back(a[i].get<std::string>());
+    }
+    return out;
+  }
+  template <typename E>
+  E choice(const json& j, const std::string& key, const std::string& path, std::optional<E> (*parse)(const std::string&),
+           const char* expected) const {
+    const auto s = text(j, key, path);
+    const auto v = parse(s);
+    if (!v) fail(join(path, key), fmt::format("expected {}, got '{}'", expected, s));
+    return *v;
+  }
+  static std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+
+ private:
+  std::string source_;
+};
+
+std::optional<AttackKind> attack_kind(const std::string& s) {
+  for (auto k : {AttackKind::fgsm, AttackKind::pgd, AttackKind::apgd})
+    if (s == to_string(k)) return k;
+  return std::nullopt;
+}
+std::optional<attacks::Norm> norm_of(const std::string& s) {
+  if (s == "linf") return attacks::Norm::linf;
+  if (s == "l2") return attacks::Norm::l2;
+  return std::nullopt;
+}
+std::optional<CorruptionKind> corruption_kind(const std::string& s) {
+  for (auto k : {CorruptionKind::gaussian_noise, CorruptionKind::gaussian_blur})
+    if (s == to_string(k)) return k;
+  return std::nullopt;
+}
+
+Finding read_finding(const Reader& rd, const json& j, const std::string& path) {
+  Finding f;
+  f.check = rd.text(j, "check", path);
+  f.severity = rd.choice<Severity>(j, "severity", path, severity_from_string, "critical, high, medium or low");
+  f.action = rd.choice<Action>(j, "action", path, action_from_string, "block, review, warn or pass");
+  f.message = rd.text(j, "message", path);
+  f.observed = rd.number(j, "observed", path);
+  f.threshold = rd.number(j, "threshold", path);
+  return f;
+}
+
+AttackOutcome read_attack(const Reader& rd, const json& j, const std::string& path) {
+  AttackOutcome a;
+  auto& p = a.plan;
+  p.kind = rd.choice<AttackKind>(j, "attack", path, attack_kind, "fgsm, pgd or apgd");
+  p.manifest = rd.text(j, "manifest", path);
+  p.norm = rd.choice<attacks::Norm>(j, "norm", path, norm_of, "linf or l2");
+  if (p.kind == AttackKind::apgd) {
+    const auto loss = rd.text(j, "loss", path);
+    if (loss != "ce" && loss != "dlr") rd.fail(path + ".loss", "expected ce or dlr");
+    p.loss = loss == "dlr" ? attacks::ApgdLoss::dlr : attacks::ApgdLoss::ce;
+  }
+  p.epsilon = rd.number(j, "epsilon", path);
+  p.steps = rd.integer(j, "steps", path, 1);
+  p.step_size = rd.number(j, "stepSize", path);
+  p.random_start = rd.boolean(j, "randomStart", path);
+  p.restarts = rd.integer(j, "restarts", path, 1);
+  const auto& target = rd.field(j, "target", path);
+  if (target.is_number_integer()) {
+    p.target = attacks::Target::label;
+    p.target_label = target.get<int64_t>();
+  } else if (target == "leastLikely") {
+    p.target = attacks::Target::least_likely;
+  } else if (target == "random") {
+    p.target = attacks::Target::random;
+  } else if (!target.is_null()) {
+    rd.fail(path + ".target", "expected null, a class index, leastLikely or random");
+  }
+  p.active_set = rd.boolean(j, "activeSet", path);
+  a.robust = {rd.integer(j, "correct", path), rd.integer(j, "total", path)};
+  if (!rd.field(j, "lastIterateCorrect", path).is_null()) a.last_correct = rd.integer(j, "lastIterateCorrect", path);
+  if (!rd.field(j, "targetSuccessRate", path).is_null()) a.target_success_rate = rd.number(j, "targetSuccessRate", path);
+  a.zero_gradient_fraction = rd.number(j, "zeroGradientFraction", path);
+  a.seconds = rd.number(j, "seconds", path);
+  return a;
+}
+
+CorruptionOutcome read_corruption(const Reader& rd, const json& j, const std::string& path) {
+  CorruptionOutcome c;
+  c.plan.kind = rd.choice<CorruptionKind>(j, "corruption", path, corruption_kind, "gaussian_noise or gaussian_blur");
+  c.plan.manifest = rd.text(j, "manifest", path);
+  if (c.plan.kind == CorruptionKind::gaussian_noise) {
+    c.plan.level = rd.number(j, "level", path);
+  } else {
+    c.plan.kernel = rd.integer(j, "kernel", path, 1);
+    c.plan.sigma = rd.number(j, "sigma", path);
+  }
+  c.score = {rd.integer(j, "correct", path), rd.integer(j, "total", path)};
+  c.seconds = rd.number(j, "seconds", path);
+  return c;
+}
+
+FingerprintSummary read_fingerprint(const Reader& rd, const json& j, const std::string& path) {
+  FingerprintSummary f;
+  f.root_sha256 = rd.text(j, "rootSha256", path);
+  f.arch_sha256 = rd.text(j, "archSha256", path);
+  f.parameter_count = rd.integer(j, "parameterCount", path);
+  f.layers = rd.texts(j, "layers", path);
+  const auto pp = path + ".probes";
+  const auto& p = rd.object(j, "probes", path);
+  f.probes.seed = rd.unsigned_integer(p, "seed", pp);
+  f.probes.synthetic = rd.integer(p, "synthetic", pp);
+  f.probes.input_shape = rd.integers(p, "inputShape", pp);
+  f.probes.data_path = rd.text(p, "dataPath", pp);
+  f.probes.data_sha256 = rd.text(p, "dataSha256", pp);
+  f.probes.real = rd.integer(p, "real", pp);
+  const auto bp = pp + ".boundary";
+  const auto& b = rd.object(p, "boundary", pp);
+  f.probes.boundary.count = rd.integer(b, "count", bp);
+  f.probes.boundary.epsilon = rd.number(b, "epsilon", bp);
+  f.probes.boundary.steps = rd.integer(b, "steps", bp);
+  f.probes.boundary.sha256 = rd.text(b, "sha256", bp);
+  return f;
+}
+
+ModelResult read_model(const Reader& rd, const json& j, const std::string& path) {
+  ModelResult m;
+  m.name = rd.text(j, "name", path);
+  m.path = rd.text(j, "path", path);
+  m.sha256 = rd.text(j, "sha256", path);
+  const auto& clean = rd.object(j, "clean", path);
+  m.clean = {rd.integer(clean, "correct", path + ".clean"), rd.integer(clean, "total", path + ".clean")};
+  const auto& adv = rd.array(j, "adversarial", path);
+  for (size_t i = 0; i < adv.size(); ++i) m.attacks.push_back(read_attack(rd, adv[i], fmt::format("{}.adversarial[{}]", path, i)));
+  const auto& rob = rd.array(j, "robustness", path);
+  for (size_t i = 0; i < rob.size(); ++i)
+    m.corruptions.push_back(read_corruption(rd, rob[i], fmt::format("{}.robustness[{}]", path, i)));
+  if (!rd.field(j, "fingerprint", path).is_null())
+    m.fingerprint = read_fingerprint(rd, rd.object(j, "fingerprint", path), path + ".fingerprint");
+  const auto& findings = rd.array(j, "findings", path);
+  for (size_t i = 0; i < findings.size(); ++i)
+    m.findings.push_back(read_finding(rd, findings[i], fmt::format("{}.findings[{}]", path, i)));
+  return m;
+}
+
+}  // namespace
+
+JobResult job_result_from_json(const json& j, const std::string& source) {
+  const Reader rd(source);
+  if (!j.is_object()) rd.fail("report", "expected a JSON object");
+  JobResult r;
+  if (rd.object(j, "tool", "").value("name", "") != "modelgate") rd.fail("tool.name", "not a modelgate report");
+  r.schema_version = rd.text(j, "schemaVersion", "");
+  if (r.schema_version != "1")
+    rd.fail("schemaVersion", fmt::format("this modelgate reads reports of schema version 1, not '{}'", r.schema_version));
+  r.tool_version = rd.text(rd.object(j, "tool", ""), "version", "tool");
+  const auto& env = rd.object(j, "environment", "");
+  r.environment.modelgate = rd.text(env, "modelgate", "environment");
+  r.environment.libtorch = rd.text(env, "libtorch", "environment");
+  r.environment.cuda = rd.optional_text(env, "cuda", "environment");
+  r.environment.cudnn = rd.optional_text(env, "cudnn", "environment");
+  r.environment.cuda_available = rd.boolean(env, "cudaAvailable", "environment");
+  r.environment.cuda_devices = rd.integer(env, "cudaDevices", "environment");
+  r.environment.cpu_threads = rd.integer(env, "cpuThreads", "environment", 1);
+  const auto& job = rd.object(j, "job", "");
+  r.job_name = rd.text(job, "name", "job");
+  r.job_path = rd.text(job, "path", "job");
+  r.device = rd.text(j, "device", "");
+  r.seed = rd.unsigned_integer(j, "seed", "");
+  r.started_at = rd.text(j, "startedAt", "");
+  r.finished_at = rd.text(j, "finishedAt", "");
+  const auto& kernels = rd.object(j, "kernels", "");
+  r.kernels.cuda_compiled = rd.boolean(kernels, "cudaCompiled", "kernels");
+  for (const auto& [op, backend] : rd.object(kernels, "backends", "kernels").items()) {
+    if (!backend.is_string()) rd.fail("kernels.backends." + op, "expected a string");
+    r.kernels.backends.emplace_back(op, backend.get<std::string>());
+  }
+  const auto& ds = rd.object(j, "dataset", "");
+  r.dataset = {rd.text(ds, "path", "dataset"), rd.integer(ds, "samples", "dataset"), rd.integers(ds, "inputShape", "dataset"),
+               rd.integer(ds, "batchSize", "dataset", 1)};
+  const auto& manifests = rd.array(j, "manifests", "");
+  for (size_t i = 0; i < manifests.size(); ++i) {
+    const auto path = fmt::format("manifests[{}]", i);
+    r.manifests.push_back({rd.text(manifests[i], "kind", path), rd.text(manifests[i], "name", path),
+                           rd.boolean(manifests[i], "handled", path)});
+  }
+  r.warnings = rd.texts(j, "warnings", "");
+  const auto& models = rd.array(j, "models", "");
+  for (size_t i = 0; i < models.size(); ++i) r.models.push_back(read_model(rd, models[i], fmt::format("models[{}]", i)));
+  if (j.contains("signature")) r.signature = rd.object(j, "signature", "");
+  // The stored verdict must be the one the findings give: a hand-edited verdict is refused.
+  if (rd.text(j, "verdict", "") != verdict_name(r.verdict()))
+    rd.fail("verdict", fmt::format("says '{}' but the findings give '{}'", rd.text(j, "verdict", ""), verdict_name(r.verdict())));
+  return r;
+}
+
+JobResult read_report(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path.string() + ": report not found or unreadable");
+  std::stringstream text;
+  text << in.rdbuf();
+  const auto j = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw InputError(path.string() + ": not valid JSON");
+  return job_result_from_json(j, path.string());
+}
+
+}  // namespace modelgate::engine

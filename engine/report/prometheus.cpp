@@ -1,0 +1,104 @@
+#include "engine/report/prometheus.h"
+
+#include "engine/report/files.h"
+
+#include <fmt/format.h>
+
+#include <map>
+
+namespace modelgate::engine {
+namespace {
+
+// Label values escape backslash, double quote and newline (the exposition format's rules).
+std::string escaped(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+std::string series(const std::string& name, const Labels& labels, double value) {
+  std::string s = name + "{";
+  for (size_t i = 0; i < labels.size(); ++i)
+    s += fmt::format("{}{}=\"{}\"", i ? "," : "", labels[i].first, escaped(labels[i].second));
+  // fmt's shortest form that reads back as the same double (0.98, not 0.97999999999999998).
+  return s + fmt::format("}} {}\n", value);
+}
+
+std::string header(const std::string& name, const std::string& help) {
+  return fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
+}
+
+std::string attack_name(const AttackPlan& p) {
+  return p.kind == AttackKind::apgd ? "apgd-" + attacks::to_string(p.loss) : to_string(p.kind);
+}
+
+}  // namespace
+
+std::string prometheus_text(const JobResult& r) {
+  const std::string job = r.job_name;
+  std::string out;
+  out += header("modelgate_clean_accuracy", "Share of samples the model classifies correctly without perturbation.");
+  for (const auto& m : r.models) out += series("modelgate_clean_accuracy", {{"job", job}, {"model", m.name}}, m.clean.accuracy());
+
+  out += header("modelgate_robust_accuracy",
+                "Share of samples correct clean and at every evaluated iterate of the attack.");
+  for (const auto& m : r.models) {
+    std::vector<Labels> labels;
+    std::map<Labels, int> seen, numbered;
+    for (const auto& a : m.attacks) {
+      labels.push_back({{"job", job}, {"model", m.name}, {"attack", attack_name(a.plan)},
+                        {"norm", attacks::to_string(a.plan.norm)}, {"epsilon", number_text(a.plan.epsilon)},
+                        {"steps", std::to_string(a.plan.steps)}});
+      ++seen[labels.back()];
+    }
+    for (size_t i = 0; i < m.attacks.size(); ++i) {
+      const auto& p = m.attacks[i].plan;
+      auto l = labels[i];
+      if (seen[l] > 1) {
+        // Plans equal in every setting are numbered: a repeated entry in the job file.
+        const auto settings = p.settings();
+        l.emplace_back("variant", settings.empty() ? "" : settings.substr(1));
+        if (++numbered[l] > 1) l.back().second += fmt::format(" #{}", numbered[l]);
+      }
+      out += series("modelgate_robust_accuracy", l, m.attacks[i].robust.accuracy());
+    }
+  }
+
+  out += header("modelgate_corruption_accuracy", "Share of samples the model classifies correctly under the corruption.");
+  for (const auto& m : r.models)
+    for (const auto& c : m.corruptions) {
+      const auto level = c.plan.kind == CorruptionKind::gaussian_noise
+                             ? number_text(c.plan.level)
+                             : fmt::format("{0}x{0} sigma={1:.3g}", c.plan.kernel, c.plan.sigma);
+      out += series("modelgate_corruption_accuracy",
+                    {{"job", job}, {"model", m.name}, {"corruption", to_string(c.plan.kind)}, {"level", level}},
+                    c.score.accuracy());
+    }
+
+  out += header("modelgate_findings", "Findings of the run by severity and the action it maps to.");
+  for (const auto& m : r.models)
+    for (auto sev : {Severity::critical, Severity::high, Severity::medium, Severity::low})
+      for (auto act : {Action::block, Action::review, Action::warn, Action::pass}) {
+        int n = 0;
+        for (const auto& f : m.findings) n += f.severity == sev && f.action == act;
+        out += series("modelgate_findings",
+                      {{"job", job}, {"model", m.name}, {"severity", to_string(sev)}, {"action", to_string(act)}}, n);
+      }
+
+  out += header("modelgate_run_seconds", "Wall-clock seconds the validation run took.");
+  out += series("modelgate_run_seconds", {{"job", job}}, r.run_seconds());
+  out += header("modelgate_last_run_timestamp_seconds", "Unix time at which the run finished.");
+  out += series("modelgate_last_run_timestamp_seconds", {{"job", job}}, epoch_seconds(r.finished_at).value_or(0));
+  out += header("modelgate_verdict", "The run's verdict as its exit code: 0 pass, 1 review, 2 block.");
+  out += series("modelgate_verdict", {{"job", job}}, r.exit_code());
+  return out;
+}
+
+}  // namespace modelgate::engine

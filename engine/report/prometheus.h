@@ -1,0 +1,19 @@
+#pragma once
+// A Prometheus text-format file for node_exporter's textfile collector.
+#include "engine/results.h"
+
+#include <string>
+
+namespace modelgate::engine {
+
+/// The metrics of a run, with HELP and TYPE lines (all gauges):
+/// modelgate_clean_accuracy{job,model}, modelgate_robust_accuracy{job,model,attack,norm,epsilon,steps},
+/// modelgate_corruption_accuracy{job,model,corruption,level}, modelgate_findings{job,model,severity,action}
+/// (every severity × action, zeros included), modelgate_run_seconds{job},
+/// modelgate_last_run_timestamp_seconds{job} (when the run finished) and modelgate_verdict{job}
+/// (0 pass, 1 review, 2 block: the exit code). Series that would share every label (the same
+/// attack at the same ε and steps, with other restarts or targets) get a `variant` label with
+/// their description.
+std::string prometheus_text(const JobResult& result);
+
+}  // namespace modelgate::engine

@@ -1,0 +1,172 @@
+#include "engine/errors.h"
+#include "engine/report/json_report.h"
+#include "engine/report/prometheus.h"
+#include "engine/report/summary.h"
+
+#include <gtest/gtest.h>
+
+using namespace modelgate::engine;
+namespace ma = modelgate::attacks;
+
+namespace {
+
+// A result that exercises every optional and variant field the report has.
+JobResult sample_result() {
+  JobResult r;
+  r.tool_version = "0.1.0";
+  r.environment = {"0.1.0", "2.11.0", std::string("13.0"), std::nullopt, false, 0, 2};
+  r.job_name = "nightly \"quoted\"";
+  r.job_path = "/jobs/nightly.yaml";
+  r.device = "cpu";
+  r.seed = 7;
+  r.started_at = "2026-12-02T03:00:00.250Z";
+  r.finished_at = "2026-12-02T03:00:12.750Z";
+  r.kernels = {true, {{"linf_step_", "cpu"}, {"gaussian_blur", "reference"}}};
+  r.dataset = {"/data/d.npz", 450, {1, 8, 8}, 128};
+  r.manifests = {{"ValidationJob", "nightly", true}, {"ModelWatermarking", "wm", false}};
+  r.warnings = {"a warning"};
+  ModelResult m;
+  m.name = "cnn";
+  m.path = "/models/cnn.pt";
+  m.sha256 = std::string(64, 'a');
+  m.clean = {443, 450};
+  AttackOutcome fgsm;
+  fgsm.plan.kind = AttackKind::fgsm;
+  fgsm.plan.manifest = "adv";
+  fgsm.plan.epsilon = 0.1;
+  fgsm.plan.step_size = 0.1;
+  fgsm.plan.target = ma::Target::label;
+  fgsm.plan.target_label = 3;
+  fgsm.robust = {239, 450};
+  fgsm.target_success_rate = 0.25;
+  fgsm.seconds = 0.02;
+  AttackOutcome apgd;
+  apgd.plan.kind = AttackKind::apgd;
+  apgd.plan.manifest = "adv";
+  apgd.plan.norm = ma::Norm::l2;
+  apgd.plan.loss = ma::ApgdLoss::dlr;
+  apgd.plan.epsilon = 0.5;
+  apgd.plan.steps = 50;
+  apgd.plan.step_size = 1.0;
+  apgd.plan.random_start = true;
+  apgd.plan.restarts = 2;
+  apgd.plan.active_set = false;
+  apgd.robust = {7, 450};
+  apgd.last_correct = 9;
+  apgd.zero_gradient_fraction = 0.125;
+  apgd.seconds = 1.5;
+  m.attacks = {fgsm, apgd};
+  CorruptionOutcome noise;
+  noise.plan.kind = CorruptionKind::gaussian_noise;
+  noise.plan.manifest = "rob";
+  noise.plan.level = 0.1;
+  noise.score = {437, 450};
+  noise.seconds = 0.01;
+  CorruptionOutcome blur;
+  blur.plan.kind = CorruptionKind::gaussian_blur;
+  blur.plan.manifest = "rob";
+  blur.plan.kernel = 5;
+  blur.plan.sigma = 1.5;
+  blur.score = {234, 450};
+  m.corruptions = {noise, blur};
+  FingerprintSummary fp;
+  fp.root_sha256 = std::string(64, 'b');
+  fp.arch_sha256 = std::string(64, 'c');
+  fp.parameter_count = 38282;
+  fp.layers = {"conv1", "fc"};
+  fp.probes.seed = 7;
+  fp.probes.synthetic = 64;
+  fp.probes.input_shape = {1, 8, 8};
+  m.fingerprint = fp;
+  m.findings = {{"robustness/gaussian_blur/kernel=5", Severity::low, Action::warn, "below", 0.52, 0.6},
+                {"adversarial/apgd-dlr-l2/eps=0.5", Severity::critical, Action::block, "far below", 7.0 / 450, 0.5}};
+  r.models = {m};
+  r.signature = {{"algorithm", "ed25519"}, {"publicKey", "pk"}, {"value", "sig"}};
+  return r;
+}
+
+std::string error_of(const nlohmann::ordered_json& j) {
+  try {
+    job_result_from_json(j, "r.json");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(JsonReport, ReadingAReportBackGivesTheSameDocument) {
+  const auto r = sample_result();
+  const auto doc = report_json(r);
+  const auto back = job_result_from_json(doc, "r.json");
+  EXPECT_EQ(report_json(back).dump(), doc.dump());
+  EXPECT_EQ(back.verdict(), Action::block);
+  EXPECT_EQ(back.exit_code(), 2);
+  EXPECT_EQ(back.models.at(0).attacks.at(0).plan.target, ma::Target::label);
+  EXPECT_EQ(back.models.at(0).attacks.at(1).last_correct, 9);
+  EXPECT_DOUBLE_EQ(back.run_seconds(), 12.5);
+}
+
+TEST(JsonReport, KeysComeInTheDocumentedOrder) {
+  const auto doc = report_json(sample_result());
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : doc.items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"verdict", "exitCode", "schemaVersion", "tool", "environment", "job", "device",
+                                            "seed", "startedAt", "kernels", "dataset", "manifests", "warnings", "models",
+                                            "findings", "finishedAt", "signature"}));
+  EXPECT_EQ(doc["verdict"], "block");
+  // The job-level list carries every model's findings with the model's name.
+  ASSERT_EQ(doc["findings"].size(), 2u);
+  EXPECT_EQ(doc["findings"][1]["model"], "cnn");
+  EXPECT_TRUE(doc["models"][0]["adversarial"][0]["loss"].is_null());
+  EXPECT_EQ(doc["models"][0]["adversarial"][1]["loss"], "dlr");
+  EXPECT_EQ(doc["models"][0]["adversarial"][0]["target"], 3);
+}
+
+TEST(JsonReport, ReaderNamesTheFieldItCannotUse) {
+  auto j = report_json(sample_result());
+  auto bad = j;
+  bad["models"][0]["adversarial"][1].erase("epsilon");
+  EXPECT_NE(error_of(bad).find("r.json: models[0].adversarial[1].epsilon: missing"), std::string::npos) << error_of(bad);
+  bad = j;
+  bad["models"][0]["clean"]["correct"] = "many";
+  EXPECT_NE(error_of(bad).find("models[0].clean.correct"), std::string::npos) << error_of(bad);
+  bad = j;
+  bad["schemaVersion"] = "9";
+  EXPECT_NE(error_of(bad).find("schemaVersion"), std::string::npos);
+  bad = j;
+  bad["verdict"] = "pass";  // edited by hand: the findings say block
+  EXPECT_NE(error_of(bad).find("verdict"), std::string::npos);
+  EXPECT_NE(error_of(nlohmann::ordered_json::array()).find("expected a JSON object"), std::string::npos);
+  bad = j;
+  bad["tool"]["name"] = "other";
+  EXPECT_NE(error_of(bad).find("not a modelgate report"), std::string::npos);
+}
+
+TEST(Summary, ReadsTheTypedResult) {
+  const auto text = summary_text(sample_result(), {{"report", "/tmp/r.json"}, {"junit", "/tmp/r.xml"}});
+  EXPECT_NE(text.find("clean accuracy                                98.44%  (443/450)"), std::string::npos) << text;
+  EXPECT_NE(text.find("apgd-dlr-l2 eps=0.5 steps=50 alpha=1 rs x2"), std::string::npos) << text;
+  EXPECT_NE(text.find("fgsm   eps=0.1 →3"), std::string::npos) << text;
+  EXPECT_NE(text.find("blur   5x5 sigma=1.5"), std::string::npos) << text;
+  EXPECT_NE(text.find("[critical → block] adversarial/apgd-dlr-l2/eps=0.5: far below"), std::string::npos) << text;
+  EXPECT_NE(text.find("verdict: block (exit 2)\nreport: /tmp/r.json\njunit: /tmp/r.xml\n"), std::string::npos) << text;
+}
+
+TEST(Prometheus, EscapesLabelsAndKeepsSeriesDistinct) {
+  auto r = sample_result();
+  // Two plans at the same attack, ε and steps: told apart by a variant label, not merged.
+  auto twin = r.models[0].attacks[1];
+  twin.plan.random_start = false;
+  twin.robust = {8, 450};
+  r.models[0].attacks.push_back(twin);
+  const auto text = prometheus_text(r);
+  EXPECT_NE(text.find("job=\"nightly \\\"quoted\\\"\""), std::string::npos) << text;
+  EXPECT_NE(text.find("variant=\"steps=50 alpha=1 rs x2\""), std::string::npos) << text;
+  EXPECT_NE(text.find("variant=\"steps=50 alpha=1 x2\""), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE modelgate_verdict gauge\nmodelgate_verdict{job=\"nightly \\\"quoted\\\"\"} 2\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("modelgate_run_seconds{job=\"nightly \\\"quoted\\\"\"} 12.5\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("severity=\"critical\",action=\"block\"} 1\n"), std::string::npos) << text;
+}
