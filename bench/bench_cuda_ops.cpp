@@ -3,7 +3,7 @@
 // the same input, and both against device-to-device copy bandwidth (BM_CopyD2D: dst.copy_(src),
 // bytes read + written). Bytes processed count the tensors each op must read and write once,
 // so `frac_of_copy` = (op bytes/s) ÷ (copy bytes/s) says how close an op runs to the memory
-// system's practical limit (targets: noise, blur, linf_step ≥ 0.8; channel_stats ≥ 0.7).
+// system's practical limit (targets: noise, blur, linf_step ≥ 0.8).
 // Times are CUDA events around each call on the current stream (UseManualTime).
 // Without a CUDA device every benchmark reports "no CUDA device" and the program exits 0.
 // Run: build/bench/bench_cuda_ops --benchmark_counters_tabular=true
@@ -149,15 +149,6 @@ void BM_GaussianBlur(benchmark::State& state, Impl impl) {
   });
 }
 
-void BM_ChannelStats(benchmark::State& state, Impl impl) {
-  MODELGATE_NEED_CUDA(state);
-  const auto x = uniform({256, 64, 56, 56}, 2) - 0.5;  // 206 MB
-  run(state, x.nbytes(), [&] {
-    auto stats = impl == Impl::kReference ? ref::channel_stats(x) : mk::channel_stats(x);
-    benchmark::DoNotOptimize(std::get<0>(stats).data_ptr());
-  });
-}
-
 void BM_SignSketch(benchmark::State& state, Impl impl) {
   MODELGATE_NEED_CUDA(state);
   const auto x = uniform({256, 65536}, 3) - 0.5;
@@ -189,7 +180,6 @@ BENCHMARK_CAPTURE(BM_GaussianBlur, reference, Impl::kReference)
 BENCHMARK_CAPTURE(BM_GaussianBlur, cuda_kernel, Impl::kKernel)
     ->Arg(3)->Arg(5)->Arg(11)->Arg(21)->Unit(benchmark::kMicrosecond)->UseManualTime();
 // clang-format on
-MODELGATE_BENCH_PAIR(BM_ChannelStats);
 MODELGATE_BENCH_PAIR(BM_SignSketch);
 
 int main(int argc, char** argv) {

@@ -86,15 +86,6 @@ void BM_GaussianBlur(benchmark::State& state, Impl impl) {
   set_bytes(state, 2 * x.nbytes());
 }
 
-void BM_ChannelStats(benchmark::State& state, Impl impl) {
-  auto x = uniform({128, 64, 16, 16}, 2) - 0.5;
-  for (auto _ : state) {
-    auto stats = impl == Impl::kReference ? ref::channel_stats(x) : mk::channel_stats(x);
-    benchmark::DoNotOptimize(std::get<0>(stats).data_ptr());
-  }
-  set_bytes(state, x.nbytes());
-}
-
 void BM_SignSketch(benchmark::State& state, Impl impl) {
   auto x = uniform({128, 4096}, 3) - 0.5;
   for (auto _ : state) {
@@ -117,7 +108,6 @@ MODELGATE_BENCH_PAIR(BM_UniformBall);
 MODELGATE_BENCH_PAIR(BM_PhiloxBits);
 BENCHMARK_CAPTURE(BM_GaussianBlur, reference, Impl::kReference)->Arg(3)->Arg(5)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_GaussianBlur, cpu_kernel, Impl::kKernel)->Arg(3)->Arg(5)->Unit(benchmark::kMicrosecond)->UseRealTime();
-MODELGATE_BENCH_PAIR(BM_ChannelStats);
 MODELGATE_BENCH_PAIR(BM_SignSketch);
 
 int main(int argc, char** argv) {

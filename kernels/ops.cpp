@@ -52,20 +52,14 @@ at::Tensor gaussian_blur(const at::Tensor& x, int64_t k, double sigma) {
   return h.call(x, k, sigma);
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> channel_stats(const at::Tensor& x) {
-  static const auto h =
-      op<std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>(const at::Tensor&)>("modelgate::channel_stats");
-  return h.call(x);
-}
-
 at::Tensor sign_sketch(const at::Tensor& x, int64_t bits, uint64_t seed) {
   static const auto h = op<at::Tensor(const at::Tensor&, int64_t, int64_t)>("modelgate::sign_sketch");
   return h.call(x, bits, as_int(seed));
 }
 
 const std::vector<std::string>& operator_names() {
-  static const std::vector<std::string> names{"linf_step_", "l2_step_",      "gaussian_noise", "uniform_ball",
-                                              "philox_bits", "gaussian_blur", "channel_stats",  "sign_sketch"};
+  static const std::vector<std::string> names{"linf_step_",    "l2_step_",      "gaussian_noise", "uniform_ball",
+                                              "philox_bits",   "gaussian_blur", "sign_sketch"};
   return names;
 }
 

@@ -8,7 +8,6 @@
 
 #include <cstdint>
 #include <string>
-#include <tuple>
 #include <vector>
 
 namespace modelgate::kernels {
@@ -46,10 +45,6 @@ std::vector<float> gaussian_taps(int64_t k, double sigma);
 /// reflect-101 borders. Throws std::invalid_argument for an even k or a kernel wider than
 /// the image allows.
 at::Tensor gaussian_blur(const at::Tensor& x, int64_t k, double sigma);
-
-/// Per-channel statistics of an N×C×… tensor over N and the trailing dims, in one pass:
-/// (mean, variance (population), fraction of values > 0, max), each float32 of size C.
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> channel_stats(const at::Tensor& x);
 
 /// Random ±1 projection of each sample's flattened activation into `bits` bits: bit b of
 /// sample i is (Σ_j x_ij·s_bj ≥ 0), s_bj = ±1 regenerated from Philox (seed, b, j). Returns

@@ -227,24 +227,6 @@ at::Tensor gaussian_blur(const at::Tensor& x, int64_t k, double sigma) {
   return out.to(x.scalar_type());
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> channel_stats(const at::Tensor& x) {
-  TORCH_CHECK(x.dim() >= 2, "channel_stats: x must be N×C×…, got ", x.dim(), " dims");
-  check_floating("channel_stats", "x", x);
-  const int64_t c = x.size(1), count = c == 0 ? 0 : x.numel() / c;
-  auto opts = x.options().dtype(at::kFloat);
-  if (count == 0) {
-    // Statistics of no values are undefined: NaN, like at::mean of an empty tensor.
-    auto nan = at::full({c}, std::numeric_limits<float>::quiet_NaN(), opts);
-    return {nan, nan.clone(), nan.clone(), nan.clone()};
-  }
-  auto v = x.transpose(0, 1).reshape({c, count}).to(at::kDouble);
-  auto mean = v.mean(1);
-  auto var = (v - mean.view({c, 1})).square().mean(1);
-  auto positive = v.gt(0).to(at::kDouble).mean(1);
-  auto max = v.amax(1);
-  return {mean.to(at::kFloat), var.to(at::kFloat), positive.to(at::kFloat), max.to(at::kFloat)};
-}
-
 at::Tensor sign_sketch(const at::Tensor& x, int64_t bits, int64_t seed) {
   check_batched("sign_sketch", x);
   check_floating("sign_sketch", "x", x);
@@ -273,7 +255,6 @@ TORCH_LIBRARY_IMPL(modelgate, CompositeExplicitAutograd, m) {
   m.impl("uniform_ball", TORCH_FN(ref::uniform_ball));
   m.impl("philox_bits", TORCH_FN(ref::philox_bits));
   m.impl("gaussian_blur", TORCH_FN(ref::gaussian_blur));
-  m.impl("channel_stats", TORCH_FN(ref::channel_stats));
   m.impl("sign_sketch", TORCH_FN(ref::sign_sketch));
 }
 

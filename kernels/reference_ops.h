@@ -5,7 +5,6 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
-#include <tuple>
 
 namespace modelgate::kernels::ref {
 
@@ -15,7 +14,6 @@ at::Tensor gaussian_noise(const at::Tensor& x, double level, int64_t seed, int64
 at::Tensor uniform_ball(const at::Tensor& x, double eps, int64_t seed, int64_t first_index);
 at::Tensor philox_bits(const at::Tensor& x, int64_t seed, int64_t first_index);
 at::Tensor gaussian_blur(const at::Tensor& x, int64_t k, double sigma);
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> channel_stats(const at::Tensor& x);
 at::Tensor sign_sketch(const at::Tensor& x, int64_t bits, int64_t seed);
 
 /// Philox4x32-10 on tensors: `counter` is int64 [..., 4] holding 32-bit words, `key` the two

@@ -9,6 +9,5 @@ TORCH_LIBRARY(modelgate, m) {
   m.def("uniform_ball(Tensor x, float eps, int seed, int first_index) -> Tensor");
   m.def("philox_bits(Tensor x, int seed, int first_index) -> Tensor");
   m.def("gaussian_blur(Tensor x, int k, float sigma) -> Tensor");
-  m.def("channel_stats(Tensor x) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def("sign_sketch(Tensor x, int bits, int seed) -> Tensor");
 }

@@ -11,11 +11,8 @@
 #include <functional>
 #include <ostream>
 #include <string>
-#include <tuple>
 
 namespace modelgate::kernels::testing {
-
-using Stats = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 
 /// One implementation of every operator, callable with the public (ops.h) argument types.
 struct Impl {
@@ -26,7 +23,6 @@ struct Impl {
   std::function<at::Tensor(const at::Tensor&, double, uint64_t, int64_t)> uniform_ball;
   std::function<at::Tensor(const at::Tensor&, uint64_t, int64_t)> philox_bits;
   std::function<at::Tensor(const at::Tensor&, int64_t, double)> gaussian_blur;
-  std::function<Stats(const at::Tensor&)> channel_stats;
   std::function<at::Tensor(const at::Tensor&, int64_t, uint64_t)> sign_sketch;
 };
 
@@ -43,14 +39,13 @@ inline Impl reference_impl() {
               },
               [](const at::Tensor& x, uint64_t s, int64_t f) { return ref::philox_bits(x, static_cast<int64_t>(s), f); },
               ref::gaussian_blur,
-              ref::channel_stats,
               [](const at::Tensor& x, int64_t b, uint64_t s) { return ref::sign_sketch(x, b, static_cast<int64_t>(s)); }};
 }
 
 /// The public entry points: through the dispatcher, so CPU tensors reach the CPU kernels.
 inline Impl dispatcher_impl() {
   return Impl{"dispatcher",     kernels::linf_step_,    kernels::l2_step_,       kernels::gaussian_noise,
-              kernels::uniform_ball, kernels::philox_bits, kernels::gaussian_blur, kernels::channel_stats,
+              kernels::uniform_ball, kernels::philox_bits, kernels::gaussian_blur,
               kernels::sign_sketch};
 }
 
@@ -76,7 +71,7 @@ inline double max_abs_diff(const at::Tensor& a, const at::Tensor& b) {
 /// Gaussian noise: z in double on both sides, libms may differ by an ulp before the float cast;
 /// outputs lie in [0, 1], where 4 float ulps are at most 4·2^-24.
 constexpr double kNoiseAbsTol = 4.0 / 16777216.0;
-/// Blur and channel statistics: float32 sums in a different order.
+/// Blur: float32 sums in a different order.
 constexpr double kFloatSumTol = 1e-5;
 /// L2 step: norms reduced in a different order, then a few float32 operations.
 constexpr double kL2StepTol = 1e-6;

@@ -169,38 +169,6 @@ TEST(CpuKernels, GaussianBlurMatchesReference) {
   }
 }
 
-TEST(CpuKernels, ChannelStatsMatchReference) {
-  const std::vector<std::vector<int64_t>> shapes = {{128, 64, 16, 16}, {5, 3, 7, 9}, {1, 1, 1, 1}, {3, 10}, {9, 2, 1, 5}};
-  for (const auto& shape : shapes) {
-    auto x = kt::randn(shape, 18) * 3 + 1;
-    auto [m1, v1, p1, x1] = mk::channel_stats(non_contiguous(x));
-    auto [m2, v2, p2, x2] = ref::channel_stats(x);
-    EXPECT_TRUE(at::allclose(m1, m2, kt::kFloatSumTol, kt::kFloatSumTol)) << shape_name(shape);
-    EXPECT_TRUE(at::allclose(v1, v2, kt::kFloatSumTol, kt::kFloatSumTol)) << shape_name(shape);
-    EXPECT_TRUE(at::equal(p1, p2)) << shape_name(shape);
-    EXPECT_TRUE(at::equal(x1, x2)) << shape_name(shape);
-  }
-  for (auto dtype : {at::kHalf, at::kBFloat16, at::kDouble}) {
-    auto x = (kt::randn({6, 4, 5, 5}, 19) + 2).to(dtype);
-    auto [m1, v1, p1, x1] = mk::channel_stats(x);
-    auto [m2, v2, p2, x2] = ref::channel_stats(x);
-    EXPECT_TRUE(at::allclose(m1, m2, kt::kFloatSumTol, kt::kFloatSumTol)) << dtype;
-    EXPECT_TRUE(at::allclose(v1, v2, kt::kFloatSumTol, kt::kFloatSumTol)) << dtype;
-    EXPECT_TRUE(at::equal(p1, p2) && at::equal(x1, x2)) << dtype;
-  }
-}
-
-TEST(CpuKernels, ChannelStatsPropagateNaN) {
-  auto x = kt::rand({4, 2, 3}, 20);
-  x[1][0][2] = std::numeric_limits<float>::quiet_NaN();
-  auto [m, v, p, mx] = mk::channel_stats(x);
-  EXPECT_TRUE(std::isnan(m[0].item<float>()) && std::isnan(v[0].item<float>()) && std::isnan(mx[0].item<float>()));
-  EXPECT_FALSE(std::isnan(m[1].item<float>()) || std::isnan(v[1].item<float>()) || std::isnan(mx[1].item<float>()));
-  auto [rm, rv, rp, rmx] = ref::channel_stats(x);
-  EXPECT_TRUE(at::equal(p, rp));
-  EXPECT_TRUE(std::isnan(rmx[0].item<float>()));
-}
-
 TEST(CpuKernels, SignSketchIsBitExact) {
   // Uniform float32 inputs are multiples of 2^-24, so both float64 sums are exact and the
   // signs must agree everywhere.
@@ -222,7 +190,6 @@ TEST(CpuKernels, ErrorsSurfaceAsC10Errors) {
   EXPECT_THROW(mk::gaussian_noise(xi, 0.1, 0, 0), c10::Error);
   EXPECT_THROW(mk::uniform_ball(xi, 0.1, 0, 0), c10::Error);
   EXPECT_THROW(mk::gaussian_blur(xi, 3, 0), c10::Error);
-  EXPECT_THROW(mk::channel_stats(xi), c10::Error);
   EXPECT_THROW(mk::sign_sketch(xi, 8, 0), c10::Error);
   auto x = at::zeros({2, 3});
   EXPECT_THROW(mk::linf_step_(x, at::zeros({2, 3}), at::zeros({2, 3, 1}), 0.1, 0.1), c10::Error);

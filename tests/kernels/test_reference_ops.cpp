@@ -252,34 +252,6 @@ TEST_P(OpContract, GaussianNoiseHasTheRequestedSpreadAndStaysInRange) {
   EXPECT_GE(y.min().item<double>(), 0.0);
 }
 
-TEST_P(OpContract, ChannelStatsMatchNaiveStatistics) {
-  const auto& impl = GetParam();
-  auto x = kt::randn({5, 3, 4, 7}, 13) * 2 + 3;  // mean far from 0: one-pass variance must not cancel
-  auto [mean, var, positive, max] = impl.channel_stats(x);
-  ASSERT_EQ(mean.scalar_type(), at::kFloat);
-  for (int64_t c = 0; c < 3; ++c) {
-    auto v = x.select(1, c).to(at::kDouble).flatten();
-    const double m = v.mean().item<double>();
-    EXPECT_NEAR(mean[c].item<double>(), m, kt::kFloatSumTol);
-    EXPECT_NEAR(var[c].item<double>(), (v - m).square().mean().item<double>(), kt::kFloatSumTol);
-    EXPECT_NEAR(positive[c].item<double>(), (v > 0).to(at::kDouble).mean().item<double>(), 1e-7);
-    EXPECT_EQ(max[c].item<float>(), v.max().item<float>());
-  }
-  // N×C input: one value per (sample, channel).
-  auto flat = at::tensor({1.0f, -2.0f, 3.0f, 4.0f}).view({2, 2});
-  auto [m2, v2, p2, x2] = impl.channel_stats(flat);
-  EXPECT_TRUE(at::allclose(m2, at::tensor({2.0f, 1.0f})));
-  EXPECT_TRUE(at::allclose(v2, at::tensor({1.0f, 9.0f})));
-  EXPECT_TRUE(at::allclose(p2, at::tensor({1.0f, 0.5f})));
-  EXPECT_TRUE(at::equal(x2, at::tensor({3.0f, 4.0f})));
-}
-
-TEST_P(OpContract, ChannelStatsRejectBadInput) {
-  const auto& impl = GetParam();
-  EXPECT_THROW(impl.channel_stats(at::zeros({4})), c10::Error);
-  EXPECT_THROW(impl.channel_stats(at::zeros({2, 3}, at::kInt)), c10::Error);
-}
-
 TEST_P(OpContract, SignSketchMatchesNaiveProjection) {
   const auto& impl = GetParam();
   const int64_t n = 4, d = 300, bits = 37;  // d not a multiple of 8, 32 or 128
@@ -334,12 +306,6 @@ TEST_P(OpContract, EmptyInputsGiveEmptyResults) {
   EXPECT_EQ(impl.linf_step_(y, x, x, 0.1, 0.1).sizes(), x.sizes());
   EXPECT_EQ(impl.l2_step_(y, x, x, 0.1, 0.1).sizes(), x.sizes());
   EXPECT_EQ(impl.sign_sketch(x, 16, 0).sizes(), (std::vector<int64_t>{0, 16}));
-  // No values per channel: every statistic is undefined.
-  auto [mean, var, positive, max] = impl.channel_stats(x);
-  ASSERT_EQ(mean.size(0), 1);
-  EXPECT_TRUE(std::isnan(mean.item<float>()) && std::isnan(var.item<float>()) &&
-              std::isnan(positive.item<float>()) && std::isnan(max.item<float>()));
-  EXPECT_EQ(std::get<0>(impl.channel_stats(at::zeros({3, 0, 2}))).size(0), 0);
   // Samples without elements.
   auto hollow = at::zeros({2, 0});
   EXPECT_EQ(impl.gaussian_noise(hollow, 0.1, 0, 0).sizes(), hollow.sizes());
