@@ -43,12 +43,11 @@ at::Tensor l2_norms(const at::Tensor& v) { return per_sample(v.flatten(1).norm(2
 // AutoAttack's normalize(): v/(‖v‖₂ + 1e−12) per sample, so a zero gradient makes no move.
 at::Tensor l2_normalised(const at::Tensor& v) { return v / (l2_norms(v) + 1e-12); }
 
-at::Tensor project(const at::Tensor& v, const at::Tensor& x0, double eps, Norm norm) {
-  if (norm == Norm::linf) return at::min(at::max(v, x0 - eps), x0 + eps).clamp_(0.0, 1.0);
-  // AutoAttack projects onto the ball first and clips to the unit box second (not the exact
-  // projection onto their intersection).
-  const auto d = v - x0;
-  return (x0 + l2_normalised(d) * l2_norms(d).clamp_max(eps)).clamp_(0.0, 1.0);
+// The projection onto the ε-ball around x0 and then the unit box, which AutoAttack does in that
+// order (not the exact projection onto their intersection): the step operators with no step.
+// x0 stands in for the gradient, which a zero step never reads past its norm.
+at::Tensor project(at::Tensor v, const at::Tensor& x0, double eps, Norm norm) {
+  return norm == Norm::linf ? kernels::linf_step_(v, x0, x0, 0.0, eps) : kernels::l2_step_(v, x0, x0, 0.0, eps);
 }
 
 // Standard normal values shaped like x, keyed like kernels::uniform_ball (seed, dataset index,
