@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
     auto model = me::load_model(model_path, cpu);
     const auto data = me::load_dataset(data_path);
     if (limit == 0 || limit > data.size()) limit = data.size();
-    const me::ModelEvaluator evaluator(model, data, cpu, batch, [](const std::string&) {});
+    const me::ModelEvaluator evaluator(model, data, cpu, batch, me::Progress{});
     const ma::ModelFn& fn = evaluator.fn();
 
     ma::PgdOptions opts;

@@ -3,17 +3,65 @@
 #include "engine/commands.h"
 #include "engine/environment.h"
 #include "engine/errors.h"
+#include "engine/signals.h"
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 namespace modelgate::engine {
+namespace {
+
+// Progress on stderr. On a terminal, long evaluations get a live bar with an ETA, redrawn in
+// place; elsewhere (cron mail, CI logs) a plain line every 5 seconds.
+Progress terminal_progress() {
+  struct State {
+    bool tty = ::isatty(STDERR_FILENO) != 0;
+    bool bar_shown = false;
+    double last = -1;
+  };
+  auto st = std::make_shared<State>();
+  Progress p;
+  p.line = [st](const std::string& text) {
+    if (st->bar_shown) fmt::print(stderr, "\r\033[K");
+    st->bar_shown = false;
+    fmt::print(stderr, "{}\n", text);
+  };
+  p.tick = [st](const std::string& what, int64_t done, int64_t total, double seconds) {
+    if (done >= total) {
+      if (st->bar_shown) fmt::print(stderr, "\r\033[K");
+      st->bar_shown = false;
+      st->last = -1;
+      return;
+    }
+    const double eta = seconds / static_cast<double>(done) * static_cast<double>(total - done);
+    if (st->tty) {
+      if (seconds < 1 || seconds - st->last < 0.1) return;
+      constexpr int kWidth = 24;
+      const int filled = static_cast<int>(kWidth * done / total);
+      fmt::print(stderr, "\r\033[K  {} [{}{}] {:3d}%  batch {}/{}  {:.0f}s, about {:.0f}s left", what,
+                 std::string(static_cast<size_t>(filled), '#'), std::string(static_cast<size_t>(kWidth - filled), '-'),
+                 static_cast<int>(100 * done / total), done, total, seconds, eta);
+      st->bar_shown = true;
+    } else {
+      if (st->last < 0) st->last = 0;
+      if (seconds - st->last < 5) return;
+      fmt::print(stderr, "  … {}: batch {}/{}, about {:.0f}s left\n", what, done, total, eta);
+    }
+    st->last = seconds;
+  };
+  return p;
+}
+
+}  // namespace
 
 int run_cli(int argc, char** argv) {
   CLI::App app{"modelgate: validates TorchScript models before they ship.\n"
@@ -43,13 +91,28 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   validate->add_option("--seed", va.seed, "Seed for noise and PGD random starts; overrides spec.seed");
   validate->add_option("--records", va.records, "Write per-sample attack records (JSON Lines) to this file");
+  validate->add_option("--baseline", va.baseline,
+                       "Report to compare with: auto (the newest earlier complete passing report of the job in its\n"
+                       "report folder), none, or a path; overrides spec.baseline.report (default auto)");
+  validate->add_option("--budget", va.budget,
+                       "Time budget of the whole job, e.g. 90m or 2h: when it runs out the run stops at the next\n"
+                       "batch, the rest is reported as skipped and the report is marked incomplete");
   validate->add_option("--sign", va.sign, "Sign the report with this Ed25519 private key (from 'modelgate keygen')");
   std::optional<int> threads;  // applied once below, before any work: no other place sets it
   validate->add_option("--threads", threads,
                        "CPU threads for LibTorch's intra-op pool and modelgate's CPU kernels (at::set_num_threads);\n"
                        "default: LibTorch's own choice (OMP_NUM_THREADS, else one per core)")
       ->check(CLI::Range(1, 1024));
-  validate->footer("Exit codes: 0 pass, 1 review, 2 block, 3 invalid input or config, 4 failure during the run.");
+  validate->footer("Exit codes: 0 pass, 1 review, 2 block, 3 invalid input or config, 4 failure during the run,\n"
+                   "interrupted by SIGTERM/SIGINT (a partial report is written), or another run of the job is under way.");
+
+  DiffArgs da;
+  auto* diff = app.add_subcommand("diff", "Compare two reports check by check: what dropped since the older one");
+  diff->add_option("before", da.before, "The older JSON report")->required();
+  diff->add_option("after", da.after, "The newer JSON report")->required();
+  diff->add_option("--max-drop", da.max_drop, "Absolute drop in an accuracy beyond which a check counts as a regression")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  diff->footer("Exit codes: 0 no drop beyond the limit, 1 a drop beyond it, 3 invalid input.");
 
   FingerprintArgs fa;
   auto* fp = app.add_subcommand("fingerprint", "Write a model's fingerprint (weight digests, architecture hash, activation statistics)");
@@ -130,11 +193,14 @@ int run_cli(int argc, char** argv) {
   at::globalContext().setDeterministicCuDNN(true);
   if (threads) at::set_num_threads(*threads);
 
-  const Progress progress = quiet ? Progress([](const std::string&) {})
-                                  : Progress([](const std::string& line) { fmt::print(stderr, "{}\n", line); });
+  // Only validate stops cleanly on SIGTERM/SIGINT (at a batch boundary, with a partial report);
+  // every other command keeps the default: the signal ends it.
+  if (validate->parsed()) va.signal = &install_termination_handlers();
+  const Progress progress = quiet ? Progress{} : terminal_progress();
   try {
     if (validate->parsed()) return cmd_validate(va, progress);
     if (render->parsed()) return cmd_render(ra);
+    if (diff->parsed()) return cmd_diff(da);
     if (fp->parsed()) return cmd_fingerprint(fa, progress);
     if (cmp->parsed()) return cmd_compare(ca, progress);
     if (inspect->parsed()) return cmd_inspect(ia);

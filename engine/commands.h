@@ -3,6 +3,7 @@
 // or another exception (exit 4); engine/cli.cpp turns those into messages.
 #include "engine/progress.h"
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,6 +19,14 @@ struct ValidateArgs {
   std::optional<uint64_t> seed;
   std::string sign;     ///< private key: sign the report
   std::string records;  ///< write per-sample attack records (JSON Lines) here
+  std::optional<std::string> baseline;  ///< auto, none or a report path; overrides spec.baseline.report
+  std::optional<std::string> budget;    ///< a duration such as 90m; overrides spec.budget
+  const std::atomic<int>* signal = nullptr;  ///< the termination flag (install_termination_handlers)
+};
+
+struct DiffArgs {
+  std::string before, after;  ///< two JSON reports
+  double max_drop = 0.02;     ///< absolute drop beyond which a check counts as a regression
 };
 
 struct RenderArgs {
@@ -61,6 +70,9 @@ struct InspectArgs {
 int cmd_validate(const ValidateArgs& args, const Progress& progress);
 /// `modelgate render`: renders an earlier JSON report again (HTML, JUnit, Prometheus, summary).
 int cmd_render(const RenderArgs& args);
+/// `modelgate diff`: the comparison of two reports as a table; 0 no drop beyond the limit,
+/// 1 a drop beyond it, 3 invalid input.
+int cmd_diff(const DiffArgs& args);
 /// `modelgate fingerprint`: writes a fingerprint file.
 int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress);
 /// `modelgate compare`: prints the verdict of a candidate (a model, or a fingerprint file taken

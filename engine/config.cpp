@@ -2,6 +2,7 @@
 
 #include "attacks/pgd.h"
 #include "engine/errors.h"
+#include "engine/stop.h"
 #include "kernels/ops.h"
 
 #include <fmt/format.h>
@@ -54,14 +55,6 @@ struct Doc {
                          const std::string& what) const {
     const auto line = at.Mark().line >= 0 ? fmt::format(":{}", at.Mark().line + 1) : "";
     throw InputError(fmt::format("{}{}: {}: {}: {}", file.string(), line, label, field, what));
-  }
-
-  // The seed manifests carry schedules; modelgate runs when cron or CI invokes it.
-  void note_schedule(const YAML::Node& spec) const {
-    if (spec["schedule"])
-      warnings.push_back(fmt::format("{}:{}: {}: spec.schedule is not enforced by modelgate; "
-                                     "schedule the job with cron or CI", file.string(),
-                                     spec["schedule"].Mark().line + 1, label));
   }
 
   void warn_unknown(const YAML::Node& map, const std::string& path,
@@ -205,6 +198,25 @@ int64_t blur_kernel(const Doc& d, const YAML::Node& n, const std::string& field)
   return k;
 }
 
+// The seed manifests carry schedules. modelgate runs when cron or CI invokes it, so the
+// frequency is noted, not enforced; a duration is the manifest's time budget.
+void read_schedule(const Doc& d, const YAML::Node& spec, const std::string& manifest, JobConfig& job) {
+  const auto& sched = spec["schedule"];
+  if (!sched) return;
+  d.warnings.push_back(fmt::format("{}:{}: {}: spec.schedule's frequency is not enforced by modelgate; schedule the "
+                                   "job with cron or CI{}",
+                                   d.file.string(), sched.Mark().line + 1, d.label,
+                                   sched.IsMap() && sched["duration"] ? " (its duration is this manifest's time budget)" : ""));
+  if (sched.IsMap()) {
+    d.warn_unknown(sched, "spec.schedule.", {"frequency", "duration"});
+    if (const auto& dur = sched["duration"]) {
+      const auto v = parse_duration(text(d, dur, "spec.schedule.duration"));
+      if (!v) d.fail(dur, "spec.schedule.duration", fmt::format("expected a duration such as 90m or 2h, got '{}'", dur.Scalar()));
+      job.manifest_budgets[manifest] = *v;
+    }
+  }
+}
+
 YAML::Node require(const Doc& d, const YAML::Node& parent, const std::string& key,
                    const std::string& path) {
   YAML::Node n = parent[key];
@@ -222,7 +234,7 @@ fs::path resolve(const fs::path& base, const std::string& p) {
 
 void read_validation_job(const Doc& d, const YAML::Node& spec, JobConfig& job,
                          const fs::path& base) {
-  d.warn_unknown(spec, "spec.", {"models", "dataset", "device", "seed", "reports"});
+  d.warn_unknown(spec, "spec.", {"models", "dataset", "device", "seed", "reports", "baseline", "budget", "budgetSeverity"});
   const auto& models = require(d, spec, "models", "spec.");
   if (!models.IsSequence() || models.size() == 0)
     d.fail(models, "spec.models", "expected a non-empty list of {name, path}");
@@ -244,18 +256,35 @@ void read_validation_job(const Doc& d, const YAML::Node& spec, JobConfig& job,
       d.fail(spec["device"], "spec.device", "expected auto, cpu or cuda, got '" + job.device + "'");
   }
   if (spec["seed"]) job.seed = static_cast<uint64_t>(integer(d, spec["seed"], "spec.seed", 0));
+  if (const auto& b = spec["baseline"]) {
+    if (!b.IsMap()) d.fail(b, "spec.baseline", "expected a map such as {report: auto, maxDrop: 0.02}");
+    d.warn_unknown(b, "spec.baseline.", {"report", "maxDrop", "severity"});
+    if (b["report"]) {
+      const auto r = text(d, b["report"], "spec.baseline.report");
+      job.baseline.report = r == "auto" || r == "none" ? r : resolve(base, r).string();
+    }
+    if (b["maxDrop"]) job.baseline.max_drop = number_in(d, b["maxDrop"], "spec.baseline.maxDrop", 0, 1, false);
+    if (b["severity"]) job.baseline.severity = severity(d, b["severity"], "spec.baseline.severity");
+  }
+  if (const auto& b = spec["budget"]) {
+    const auto v = parse_duration(text(d, b, "spec.budget"));
+    if (!v) d.fail(b, "spec.budget", fmt::format("expected a duration such as 90m or 2h, got '{}'", b.Scalar()));
+    job.budget_seconds = *v;
+  }
+  if (spec["budgetSeverity"]) job.budget_severity = severity(d, spec["budgetSeverity"], "spec.budgetSeverity");
   if (const auto& r = spec["reports"]) {
-    d.warn_unknown(r, "spec.reports.", {"format", "location"});
+    d.warn_unknown(r, "spec.reports.", {"format", "location", "keep"});
     if (r["format"]) {
       job.report_formats = report_formats(d, r["format"], "spec.reports.format");
     }
+    if (r["keep"]) job.keep_reports = integer(d, r["keep"], "spec.reports.keep", 1);
     if (r["location"]) job.report_location = resolve(base, text(d, r["location"], "spec.reports.location"));
   }
 }
 
 void read_adversarial(const Doc& d, const YAML::Node& spec, const std::string& name, JobConfig& job) {
   d.warn_unknown(spec, "spec.", {"attacks", "schedule"});
-  d.note_schedule(spec);
+  read_schedule(d, spec, name, job);
   const auto& attacks = require(d, spec, "attacks", "spec.");
   if (!attacks.IsSequence()) d.fail(attacks, "spec.attacks", "expected a list of attacks");
   for (size_t i = 0; i < attacks.size(); ++i) {
@@ -339,7 +368,7 @@ void read_adversarial(const Doc& d, const YAML::Node& spec, const std::string& n
 
 void read_robustness(const Doc& d, const YAML::Node& spec, const std::string& name, JobConfig& job) {
   d.warn_unknown(spec, "spec.", {"tests", "schedule"});
-  d.note_schedule(spec);
+  read_schedule(d, spec, name, job);
   const auto& tests = require(d, spec, "tests", "spec.");
   if (!tests.IsSequence()) d.fail(tests, "spec.tests", "expected a list of tests");
   for (size_t i = 0; i < tests.size(); ++i) {
@@ -376,10 +405,10 @@ void read_fingerprinting(const Doc& d, const YAML::Node& spec, JobConfig& job) {
   if (spec["probes"]) job.fingerprint_probes = integer(d, spec["probes"], "spec.probes", 1);
 }
 
-void read_scanning(const Doc& d, const YAML::Node& spec, JobConfig& job, const fs::path& base,
+void read_scanning(const Doc& d, const YAML::Node& spec, const std::string& name, JobConfig& job, const fs::path& base,
                    bool job_has_location, bool job_has_formats) {
   d.warn_unknown(spec, "spec.", {"scanner", "schedule", "severity", "reports"});
-  d.note_schedule(spec);
+  read_schedule(d, spec, name, job);
   if (const auto& sev = spec["severity"]) {
     if (!sev.IsMap()) d.fail(sev, "spec.severity", "expected a map such as {critical: block}");
     for (const auto& kv : sev) {
@@ -396,6 +425,89 @@ void read_scanning(const Doc& d, const YAML::Node& spec, JobConfig& job, const f
       const auto formats = report_formats(d, r["format"], "spec.reports.format");
       if (!job_has_formats) job.report_formats = formats;
     }
+  }
+}
+
+// "80%" or 0.8 → 0.8.
+double share(const Doc& d, const YAML::Node& n, const std::string& field) {
+  const auto t = text(d, n, field);
+  if (!t.empty() && t.back() == '%') {
+    YAML::Node number_part(t.substr(0, t.size() - 1));
+    return number_in(d, number_part, field, 0, 100, true) / 100;
+  }
+  return number_in(d, n, field, 0, 1, true);
+}
+
+void read_inference(const Doc& d, const YAML::Node& spec, const std::string& name, JobConfig& job) {
+  d.warn_unknown(spec, "spec.", {"metrics", "alerts", "samples", "severity"});
+  InferenceMonitoringSpec m;
+  m.manifest = name;
+  if (spec["samples"]) m.samples = integer(d, spec["samples"], "spec.samples", 1);
+  if (spec["severity"]) m.severity = severity(d, spec["severity"], "spec.severity");
+  if (const auto& metrics = spec["metrics"]) {
+    if (!metrics.IsSequence()) d.fail(metrics, "spec.metrics", "expected a list such as [latency, throughput, error_rate]");
+    for (size_t i = 0; i < metrics.size(); ++i) {
+      const auto v = text(d, metrics[i], fmt::format("spec.metrics[{}]", i));
+      if (v != "latency" && v != "throughput" && v != "error_rate")
+        d.fail(metrics[i], fmt::format("spec.metrics[{}]", i), fmt::format("expected latency, throughput or error_rate, got '{}'", v));
+    }
+  }
+  if (const auto& alerts = spec["alerts"]) {
+    if (!alerts.IsSequence()) d.fail(alerts, "spec.alerts", "expected a list of {type, threshold}");
+    for (size_t i = 0; i < alerts.size(); ++i) {
+      const auto f = fmt::format("spec.alerts[{}].", i);
+      d.warn_unknown(alerts[i], f, {"type", "threshold"});
+      const auto type = text(d, require(d, alerts[i], "type", f), f + "type");
+      const auto& t = require(d, alerts[i], "threshold", f);
+      if (type == "latency") {
+        const auto v = parse_duration(text(d, t, f + "threshold"));
+        if (!v) d.fail(t, f + "threshold", fmt::format("expected a duration such as 100ms, got '{}'", t.Scalar()));
+        m.latency_ms = *v * 1000;
+      } else if (type == "error_rate") {
+        m.error_rate = number_in(d, t, f + "threshold", 0, 1, false);
+      } else {
+        d.fail(alerts[i]["type"], f + "type", fmt::format("expected latency or error_rate, got '{}'", type));
+      }
+    }
+  }
+  job.inference = m;
+}
+
+void read_resources(const Doc& d, const YAML::Node& spec, const std::string& name, JobConfig& job) {
+  d.warn_unknown(spec, "spec.", {"metrics", "limits", "severity"});
+  ResourceMonitoringSpec r;
+  r.manifest = name;
+  if (spec["severity"]) r.severity = severity(d, spec["severity"], "spec.severity");
+  if (const auto& limits = spec["limits"]) {
+    if (!limits.IsMap()) d.fail(limits, "spec.limits", "expected a map such as {cpu: 80%, memory: 90%}");
+    d.warn_unknown(limits, "spec.limits.", {"cpu", "memory", "gpu"});
+    if (limits["cpu"]) r.cpu = share(d, limits["cpu"], "spec.limits.cpu");
+    if (limits["memory"]) r.memory = share(d, limits["memory"], "spec.limits.memory");
+    if (limits["gpu"]) r.gpu = share(d, limits["gpu"], "spec.limits.gpu");
+  }
+  job.resources = r;
+}
+
+void read_permissions(const Doc& d, const YAML::Node& spec, const std::string& name, JobConfig& job,
+                      const fs::path& base) {
+  d.warn_unknown(spec, "spec.", {"files", "severity"});
+  if (spec["severity"]) job.permission_severity = severity(d, spec["severity"], "spec.severity");
+  const auto& files = require(d, spec, "files", "spec.");
+  if (!files.IsSequence()) d.fail(files, "spec.files", "expected a list of {path, mode}");
+  for (size_t i = 0; i < files.size(); ++i) {
+    const auto f = fmt::format("spec.files[{}].", i);
+    d.warn_unknown(files[i], f, {"path", "mode"});
+    PermissionRule rule;
+    rule.manifest = name;
+    rule.path = resolve(base, text(d, require(d, files[i], "path", f), f + "path"));
+    if (files[i]["mode"]) {
+      // Written the way chmod takes it: 600 is octal 0600, not decimal.
+      const auto m = text(d, files[i]["mode"], f + "mode");
+      if (m.empty() || m.size() > 4 || m.find_first_not_of("01234567") != std::string::npos)
+        d.fail(files[i]["mode"], f + "mode", fmt::format("expected an octal mode such as 600, got '{}'", m));
+      rule.mode = static_cast<unsigned>(std::stoul(m, nullptr, 8));
+    }
+    job.permissions.push_back(rule);
   }
 }
 
@@ -461,8 +573,14 @@ JobConfig load_job(const fs::path& file) {
       read_robustness(d, spec, name, job);
     } else if (kind == "ModelFingerprinting") {
       read_fingerprinting(d, spec, job);
+    } else if (kind == "InferenceMonitoring") {
+      read_inference(d, spec, name, job);
+    } else if (kind == "ResourceMonitoring") {
+      read_resources(d, spec, name, job);
+    } else if (kind == "ModelPermissions") {
+      read_permissions(d, spec, name, job, base);
     } else if (kind == "ModelVulnerabilityScanning") {
-      read_scanning(d, spec, job, base, !job.report_location.empty(), job_has_formats);
+      read_scanning(d, spec, name, job, base, !job.report_location.empty(), job_has_formats);
     } else {
       handled = false;
       job.warnings.push_back(fmt::format("{}: {} '{}' is not handled by modelgate and was skipped",

@@ -33,6 +33,36 @@ struct ManifestInfo {
   bool handled = false;
 };
 
+/// spec.baseline: what a run is compared with ("did it get worse since the last good night?").
+struct BaselineSpec {
+  std::string report = "auto";  ///< auto (newest earlier complete passing report of the job), none, or a path
+  double max_drop = 0.02;       ///< absolute drop in an accuracy beyond which a finding is raised
+  Severity severity = Severity::high;
+};
+
+/// An InferenceMonitoring manifest: latency and error-rate figures of the clean pass.
+struct InferenceMonitoringSpec {
+  std::string manifest;
+  int64_t samples = 100;                        ///< batch-1 requests timed for the latency percentiles
+  std::optional<double> latency_ms;             ///< alert when the batch-1 p99 exceeds it
+  std::optional<double> error_rate;             ///< alert when the share of failed batches exceeds it
+  Severity severity = Severity::medium;
+};
+
+/// A ResourceMonitoring manifest: peak memory, CPU and GPU use as shares, with limits.
+struct ResourceMonitoringSpec {
+  std::string manifest;
+  std::optional<double> cpu, memory, gpu;  ///< limits as fractions (80% → 0.8)
+  Severity severity = Severity::medium;
+};
+
+/// A path of a ModelPermissions manifest and the most permissive mode it may have.
+struct PermissionRule {
+  std::filesystem::path path;  ///< after ~ expansion
+  unsigned mode = 0600;
+  std::string manifest;
+};
+
 struct JobConfig {
   std::filesystem::path file;  ///< the job file itself
   std::string name;            ///< ValidationJob metadata.name
@@ -52,6 +82,15 @@ struct JobConfig {
   std::vector<ManifestInfo> manifests;
   std::vector<std::string> warnings;  ///< unknown kinds and fields, and similar
 
+  BaselineSpec baseline;
+  std::optional<double> budget_seconds;         ///< spec.budget: the whole job's wall-clock time
+  Severity budget_severity = Severity::high;    ///< of the budget/exceeded finding
+  std::map<std::string, double> manifest_budgets;  ///< manifest name → seconds (its schedule.duration)
+  std::optional<int64_t> keep_reports;          ///< spec.reports.keep: newest complete reports kept
+  std::optional<InferenceMonitoringSpec> inference;
+  std::optional<ResourceMonitoringSpec> resources;
+  std::vector<PermissionRule> permissions;
+  Severity permission_severity = Severity::medium;
 };
 
 /// Reads and checks a job file. Throws InputError naming the file, the document and the

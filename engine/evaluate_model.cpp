@@ -4,11 +4,14 @@
 #include "attacks/corruptions.h"
 #include "attacks/pgd.h"
 #include "engine/evaluator.h"
+#include "engine/monitoring.h"
 #include "fingerprint/fingerprint.h"
 
 #include <fmt/format.h>
 
 #include <chrono>
+#include <functional>
+#include <optional>
 
 namespace modelgate::engine {
 namespace {
@@ -94,7 +97,23 @@ std::string percent(const Count& c) {
   return fmt::format("{:6.2f}%  ({}/{})", 100 * c.accuracy(), c.correct, c.total);
 }
 
+// The ModelFingerprinting manifest's name (the fingerprint's budget), or the job's.
+std::string fingerprint_manifest(const JobConfig& job) {
+  for (const auto& m : job.manifests)
+    if (m.kind == "ModelFingerprinting") return m.name;
+  return "";
+}
+
 }  // namespace
+
+std::vector<SkippedCheck> all_checks_skipped(const JobConfig& job, const std::string& reason) {
+  std::vector<SkippedCheck> out{{"clean", "clean", "clean evaluation", "", reason}};
+  for (const auto& p : job.attacks) out.push_back({"adversarial", p.check(), p.description(), p.manifest, reason});
+  for (const auto& p : job.corruptions) out.push_back({"robustness", p.check(), p.description(), p.manifest, reason});
+  out.push_back({"fingerprint", "fingerprint", "fingerprint", fingerprint_manifest(job), reason});
+  if (job.inference) out.push_back({"monitoring", "monitoring/inference", "batch-1 latency", job.inference->manifest, reason});
+  return out;
+}
 
 ModelResult evaluate_model(const JobConfig& job, const std::string& name, LoadedModel& model, const Dataset& data,
                            const EvaluationContext& ctx) {
@@ -106,35 +125,97 @@ ModelResult evaluate_model(const JobConfig& job, const std::string& name, Loaded
   r.name = name;
   r.path = model.path.string();
   r.sha256 = model.sha256;
+  std::optional<ResourceMeter> meter;
+  if (job.resources) meter.emplace(ctx.device);
 
-  const Score clean = eval.score("clean evaluation", [](const at::Tensor& x, const at::Tensor&, int64_t) { return x; });
-  r.clean = {clean.correct, clean.total};
-  note("clean", "accuracy " + percent(r.clean));
+  // Runs one check unless the budgets or a signal say otherwise; a check stopped part-way at a
+  // batch boundary is skipped as a whole (a partial figure would read as a real one).
+  auto run = [&](const SkippedCheck& check, const std::function<void()>& body) {
+    if (ctx.stop) {
+      if (const auto why = ctx.stop->reason(check.manifest)) {
+        r.skipped.push_back(check);
+        r.skipped.back().reason = *why;
+        return false;
+      }
+      eval.set_stop_check([&](double running) {
+        if (const auto why = ctx.stop->reason(check.manifest, running)) throw StopRequested(*why);
+      });
+    }
+    const auto t0 = Clock::now();
+    bool done = true;
+    try {
+      body();
+    } catch (const StopRequested& e) {
+      r.skipped.push_back(check);
+      r.skipped.back().reason = fmt::format("{} (stopped part-way)", e.what());
+      note(check.description, "stopped: " + std::string(e.what()));
+      done = false;
+    }
+    if (ctx.stop) ctx.stop->charge(check.manifest, std::chrono::duration<double>(Clock::now() - t0).count());
+    eval.set_stop_check({});
+    return done;
+  };
 
-  for (const auto& plan : job.attacks) {
-    r.attacks.push_back(run_attack(eval, plan, name, ctx));
-    const auto& a = r.attacks.back();
-    note(plan.description(), fmt::format("robust   {}  {:.2f}s", percent(a.robust), a.seconds));
-  }
-  for (const auto& plan : job.corruptions) {
-    r.corruptions.push_back(run_corruption(eval, plan, ctx.seed));
-    const auto& c = r.corruptions.back();
-    note(plan.description(), fmt::format("accuracy {}  {:.2f}s", percent(c.score), c.seconds));
-  }
+  // With InferenceMonitoring a batch that fails counts towards the error rate instead of
+  // ending the run: the error rate is what that manifest asks for.
+  const bool monitored = job.inference.has_value();
+  Score clean;
+  run({"clean", "clean", "clean evaluation", "", ""}, [&] {
+    clean = eval.score("clean evaluation", [](const at::Tensor& x, const at::Tensor&, int64_t) { return x; }, monitored);
+    r.clean = {clean.correct, clean.total};
+    note("clean", "accuracy " + percent(r.clean));
+  });
+
+  for (const auto& plan : job.attacks)
+    run({"adversarial", plan.check(), plan.description(), plan.manifest, ""}, [&] {
+      r.attacks.push_back(run_attack(eval, plan, name, ctx));
+      const auto& a = r.attacks.back();
+      note(plan.description(), fmt::format("robust   {}  {:.2f}s", percent(a.robust), a.seconds));
+    });
+  for (const auto& plan : job.corruptions)
+    run({"robustness", plan.check(), plan.description(), plan.manifest, ""}, [&] {
+      r.corruptions.push_back(run_corruption(eval, plan, ctx.seed));
+      const auto& c = r.corruptions.back();
+      note(plan.description(), fmt::format("accuracy {}  {:.2f}s", percent(c.score), c.seconds));
+    });
 
   // Always taken: it is cheap, and it ties the figures above to exact weights. Boundary probes
   // are for `modelgate fingerprint`, not the nightly summary.
-  fingerprint::ProbeSpec spec;
-  spec.seed = ctx.seed;
-  spec.synthetic = job.fingerprint_probes;
-  spec.input_shape = data.inputs.sizes().slice(1).vec();
-  spec.boundary.count = 0;
-  const auto t0 = Clock::now();
-  const auto fp = fingerprint::compute(model.module, fingerprint::synthetic_probes(spec).to(ctx.device), spec,
-                                       fingerprint::default_layers(model.module));
-  r.fingerprint = summarise(fp);
-  note("fingerprint", fmt::format("root {}…  arch {}…  {:.2f}s", fp.root_sha256.substr(0, 12), fp.arch_sha256.substr(0, 12),
-                                  std::chrono::duration<double>(Clock::now() - t0).count()));
+  run({"fingerprint", "fingerprint", "fingerprint", fingerprint_manifest(job), ""}, [&] {
+    fingerprint::ProbeSpec spec;
+    spec.seed = ctx.seed;
+    spec.synthetic = job.fingerprint_probes;
+    spec.input_shape = data.inputs.sizes().slice(1).vec();
+    spec.boundary.count = 0;
+    const auto t0 = Clock::now();
+    const auto fp = fingerprint::compute(model.module, fingerprint::synthetic_probes(spec).to(ctx.device), spec,
+                                         fingerprint::default_layers(model.module));
+    r.fingerprint = summarise(fp);
+    note("fingerprint", fmt::format("root {}…  arch {}…  {:.2f}s", fp.root_sha256.substr(0, 12),
+                                    fp.arch_sha256.substr(0, 12),
+                                    std::chrono::duration<double>(Clock::now() - t0).count()));
+  });
+
+  if (job.inference && !clean.forward_ms.empty())
+    run({"monitoring", "monitoring/inference", "batch-1 latency", job.inference->manifest, ""}, [&] {
+      InferenceFigures f;
+      f.manifest = job.inference->manifest;
+      f.batch = latency_stats(clean.forward_ms);
+      f.throughput = clean.seconds > 0 ? static_cast<double>(clean.total) / clean.seconds : 0.0;
+      int64_t single_failed = 0;
+      f.single = latency_stats(eval.single_sample_latencies(job.inference->samples, single_failed));
+      f.batches = static_cast<int64_t>(clean.forward_ms.size()) + f.single.count;
+      f.failed_batches = clean.failed_batches + single_failed;
+      r.inference = f;
+      note("inference", fmt::format("batch-1 p50 {:.2f} ms  p99 {:.2f} ms  {:.0f} samples/s  errors {}/{}", f.single.p50_ms,
+                                    f.single.p99_ms, f.throughput, f.failed_batches, f.batches));
+    });
+  if (meter) {
+    r.resources = meter->finish(job.resources->manifest);
+    const auto& m = *r.resources;
+    note("resources", fmt::format("peak RSS {:.0f} MiB ({:.1f}%)  CPU {:.0f}% of {} cores", m.peak_rss_bytes / 1048576.0,
+                                  100 * m.memory_share(), 100 * m.cpu_share(), m.cores));
+  }
   return r;
 }
 

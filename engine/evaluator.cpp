@@ -21,20 +21,17 @@ ModelEvaluator::ModelEvaluator(LoadedModel& model, const Dataset& data, c10::Dev
 double ModelEvaluator::for_each_batch(
     const std::string& what, const std::function<void(const at::Tensor&, const at::Tensor&, int64_t)>& body) {
   const auto start = Clock::now();
-  auto last_note = start;
   const int64_t n = data_.size();
   const int64_t batches = (n + batch_size_ - 1) / batch_size_;
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   for (int64_t b = 0; b < batches; ++b) {
+    if (stop_check_) stop_check_(elapsed());
     const int64_t first = b * batch_size_;
     const int64_t len = std::min(batch_size_, n - first);
     body(data_.inputs.narrow(0, first, len).to(device_), data_.labels.narrow(0, first, len).to(device_), first);
-    const auto now = Clock::now();
-    if (now - last_note > std::chrono::seconds(5) && b + 1 < batches) {
-      progress_(fmt::format("  … {}: batch {}/{}", what, b + 1, batches));
-      last_note = now;
-    }
+    progress_.tick(what, b + 1, batches, elapsed());
   }
-  return std::chrono::duration<double>(Clock::now() - start).count();
+  return elapsed();
 }
 
 void ModelEvaluator::guarded(const std::string& what, int64_t first, int64_t len,
@@ -49,24 +46,56 @@ void ModelEvaluator::guarded(const std::string& what, int64_t first, int64_t len
   }
 }
 
-Score ModelEvaluator::score(const std::string& what, const BatchTransform& transform) {
+Score ModelEvaluator::score(const std::string& what, const BatchTransform& transform, bool tolerate_failures) {
   Score s;
   s.seconds = for_each_batch(what, [&](const at::Tensor& x, const at::Tensor& y, int64_t first) {
     const int64_t len = x.size(0);
     at::Tensor input;
     guarded(what, first, len, [&] { input = transform(x, y, first); });
     at::Tensor logits;
-    {
+    bool finite = false;
+    const auto t0 = Clock::now();
+    try {
       at::NoGradGuard no_grad;
       logits = fn_(input);
+      finite = at::isfinite(logits).all().item<bool>();  // waits for the device: part of the pass's time
+    } catch (const std::exception&) {
+      if (!tolerate_failures) throw;
     }
-    if (!at::isfinite(logits).all().item<bool>())
-      throw RunError(fmt::format("{}: produced NaN or infinite logits during {} (samples {}..{})",
-                                 model_.path.string(), what, first, first + len - 1));
-    s.correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+    s.forward_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     s.total += len;
+    if (!finite) {
+      if (!tolerate_failures)
+        throw RunError(fmt::format("{}: produced NaN or infinite logits during {} (samples {}..{})",
+                                   model_.path.string(), what, first, first + len - 1));
+      ++s.failed_batches;
+      return;
+    }
+    s.correct += logits.argmax(1).eq(y).sum().item<int64_t>();
   });
   return s;
+}
+
+std::vector<double> ModelEvaluator::single_sample_latencies(int64_t count, int64_t& failed) {
+  std::vector<double> ms;
+  failed = 0;
+  at::NoGradGuard no_grad;
+  const int64_t n = data_.size();
+  for (int64_t i = -1; i < count; ++i) {  // i = -1: the untimed first pass (TorchScript profiles it)
+    const auto x = data_.inputs.narrow(0, (i < 0 ? 0 : i) % n, 1).to(device_);
+    const auto t0 = Clock::now();
+    bool ok = true;
+    try {
+      // item() waits for the device, so on a GPU the time is the pass's, not its launch's.
+      ok = at::isfinite(fn_(x)).all().item<bool>();
+    } catch (const std::exception&) {
+      ok = false;
+    }
+    if (i < 0) continue;
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    failed += ok ? 0 : 1;
+  }
+  return ms;
 }
 
 AttackScore ModelEvaluator::attack(const std::string& what, const AttackFn& run, const RecordContext* records) {

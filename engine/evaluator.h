@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace modelgate::engine {
 
@@ -19,6 +20,8 @@ struct Score {
   int64_t correct = 0;
   int64_t total = 0;
   double seconds = 0;
+  std::vector<double> forward_ms;  ///< each batch's forward pass, in milliseconds
+  int64_t failed_batches = 0;      ///< with failures tolerated: batches with non-finite logits or an error
   double accuracy() const { return total ? static_cast<double>(correct) / total : 0.0; }
 };
 
@@ -54,8 +57,18 @@ class ModelEvaluator {
   const attacks::ModelFn& fn() const { return fn_; }
 
   /// Scores the model on transform(batch) for every batch; `what` names the evaluation in
-  /// progress lines and errors. Throws RunError on a failure or non-finite logits.
-  Score score(const std::string& what, const BatchTransform& transform);
+  /// progress lines and errors. Throws RunError on a failure or non-finite logits, unless
+  /// `tolerate_failures`: then such a batch counts as failed and its samples as incorrect.
+  Score score(const std::string& what, const BatchTransform& transform, bool tolerate_failures = false);
+
+  /// Times `count` batch-1 forward passes (no gradient) over the dataset's first samples, in
+  /// milliseconds, after one untimed pass; a pass that fails or returns non-finite logits is
+  /// counted in `failed`.
+  std::vector<double> single_sample_latencies(int64_t count, int64_t& failed);
+
+  /// Called at every batch boundary with the seconds the evaluation has taken so far; it may
+  /// throw (StopRequested) to stop the evaluation there. Empty: never stops.
+  void set_stop_check(std::function<void(double)> check) { stop_check_ = std::move(check); }
 
   /// Attacks every batch. A sample counts as robust only if it is classified correctly clean
   /// and at every evaluated iterate; the last-iterate count is kept when the attack reports it.
@@ -64,7 +77,8 @@ class ModelEvaluator {
 
  private:
   /// Calls `body` on every batch (inputs and labels on the device, dataset index of the first
-  /// sample), with a progress line every 5 s; returns the seconds it took.
+  /// sample), asking the stop check before each and ticking progress after each; returns the
+  /// seconds it took.
   double for_each_batch(const std::string& what,
                         const std::function<void(const at::Tensor&, const at::Tensor&, int64_t)>& body);
   /// Runs `step` for samples first..first+len−1; any failure but invalid input becomes a
@@ -79,6 +93,7 @@ class ModelEvaluator {
   c10::Device device_;
   int64_t batch_size_;
   Progress progress_;
+  std::function<void(double)> stop_check_;
   attacks::ModelFn fn_;
 };
 

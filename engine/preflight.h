@@ -14,7 +14,7 @@ struct ModelChecks {
 };
 
 /// Runs `model` on the first samples of `data` and checks that it accepts them, returns finite
-/// N×K logits, that every label is one of its K classes and that every targeted attack aims at
+/// N×K logits (finiteness is left to the error rate when the job has InferenceMonitoring), that every label is one of its K classes and that every targeted attack aims at
 /// one of them. Throws InputError (or RunError for non-finite logits) naming the files.
 ModelChecks check_model_against_data(LoadedModel& model, const Dataset& data, const JobConfig& job,
                                      const c10::Device& device);

@@ -8,6 +8,7 @@ namespace modelgate::engine {
 
 Action JobResult::verdict() const {
   Action worst = Action::pass;
+  for (const auto& f : job_findings) worst = std::max(worst, f.action);
   for (const auto& m : models)
     for (const auto& f : m.findings) worst = std::max(worst, f.action);
   return worst;
@@ -15,6 +16,7 @@ Action JobResult::verdict() const {
 
 std::vector<ModelFinding> JobResult::findings() const {
   std::vector<ModelFinding> out;
+  for (const auto& f : job_findings) out.push_back({"", f});
   for (const auto& m : models)
     for (const auto& f : m.findings) out.push_back({m.name, f});
   return out;

@@ -23,6 +23,7 @@ struct Finding {
   std::string message;
   double observed = 0;
   double threshold = 0;
+  std::optional<double> baseline;  ///< regression findings: the figure in the baseline report
 };
 
 /// Correct predictions out of a total.
@@ -57,6 +58,48 @@ struct FingerprintSummary {
   fingerprint::ProbeSpec probes;  ///< without the boundary probes' inputs
 };
 
+/// A check that was not run, and why (a time budget, a signal, a blocking scan).
+struct SkippedCheck {
+  std::string section;      ///< clean | adversarial | robustness | fingerprint | monitoring
+  std::string check;        ///< the check's finding name, e.g. "adversarial/pgd/eps=0.1"
+  std::string description;  ///< e.g. "pgd eps=0.1 steps=10"
+  std::string manifest;     ///< the manifest it belongs to ("" for the ValidationJob)
+  std::string reason;
+};
+
+/// Latency percentiles of timed forward passes, in milliseconds.
+struct LatencyStats {
+  int64_t count = 0;
+  double mean_ms = 0, p50_ms = 0, p95_ms = 0, p99_ms = 0, max_ms = 0;
+};
+
+/// What InferenceMonitoring measured on one model.
+struct InferenceFigures {
+  std::string manifest;
+  LatencyStats batch;   ///< forward passes of the clean pass, at the job's batch size
+  LatencyStats single;  ///< batch-1 forward passes (the latency alert applies to their p99)
+  double throughput = 0;    ///< samples per second in the clean pass
+  int64_t batches = 0, failed_batches = 0;  ///< failed: non-finite outputs or an exception
+  double error_rate() const { return batches ? static_cast<double>(failed_batches) / static_cast<double>(batches) : 0.0; }
+};
+
+/// What ResourceMonitoring measured while one model was evaluated.
+struct ResourceFigures {
+  std::string manifest;
+  int64_t peak_rss_bytes = 0, memory_total_bytes = 0;
+  double cpu_seconds = 0, wall_seconds = 0;
+  int64_t cores = 1;
+  std::optional<int64_t> gpu_peak_bytes, gpu_total_bytes;  ///< on a CUDA device
+  double memory_share() const {
+    return memory_total_bytes ? static_cast<double>(peak_rss_bytes) / static_cast<double>(memory_total_bytes) : 0.0;
+  }
+  double cpu_share() const { return wall_seconds > 0 ? cpu_seconds / (wall_seconds * static_cast<double>(cores)) : 0.0; }
+  std::optional<double> gpu_share() const {
+    if (!gpu_peak_bytes || !gpu_total_bytes || *gpu_total_bytes == 0) return std::nullopt;
+    return static_cast<double>(*gpu_peak_bytes) / static_cast<double>(*gpu_total_bytes);
+  }
+};
+
 /// Everything the run found out about one model.
 struct ModelResult {
   std::string name;
@@ -66,7 +109,30 @@ struct ModelResult {
   std::vector<AttackOutcome> attacks;
   std::vector<CorruptionOutcome> corruptions;
   std::optional<FingerprintSummary> fingerprint;
+  std::optional<InferenceFigures> inference;
+  std::optional<ResourceFigures> resources;
+  std::vector<SkippedCheck> skipped;
   std::vector<Finding> findings;
+};
+
+/// A file a ModelPermissions rule (or the job's own model list) checked.
+struct PermissionCheck {
+  std::string path;
+  std::string manifest;  ///< "" for the job's model files
+  bool exists = false;
+  unsigned mode = 0;     ///< the permission bits found
+  unsigned allowed = 0;  ///< the most permissive mode allowed
+  bool ok() const { return !exists || (mode & 077 & ~allowed) == 0; }
+};
+
+/// The earlier report a run was compared with, or why there was none.
+struct BaselineInfo {
+  std::optional<std::string> path;  ///< the report compared with
+  std::string sha256;               ///< of that file
+  double max_drop = 0.02;
+  std::string note;                 ///< why there is no baseline (when path is unset)
+  int64_t compared = 0, drops = 0;
+  std::vector<std::string> only_before, only_after, changed_sha256;
 };
 
 /// Where the dataset came from and how it was batched.
@@ -83,7 +149,7 @@ struct KernelBackends {
   std::vector<std::pair<std::string, std::string>> backends;  ///< operator, cuda|cpu|reference
 };
 
-/// A finding as the job-level list carries it: with the model it belongs to.
+/// A finding as the job-level list carries it: with the model it belongs to ("" for the job).
 struct ModelFinding {
   std::string model;
   Finding finding;
@@ -91,7 +157,7 @@ struct ModelFinding {
 
 /// The outcome of `modelgate validate`.
 struct JobResult {
-  std::string schema_version = "1";
+  std::string schema_version = "2";
   std::string tool_version;
   Environment environment;
   std::string job_name, job_path;
@@ -103,13 +169,19 @@ struct JobResult {
   std::vector<ManifestInfo> manifests;
   std::vector<std::string> warnings;
   std::vector<ModelResult> models;
+  std::vector<Finding> job_findings;  ///< findings of the job as a whole (budget, permissions of non-model files)
+  bool complete = true;               ///< every check ran (no budget ran out, no signal)
+  std::optional<std::string> interrupted;  ///< the signal that stopped the run ("SIGTERM"), if one did
+  std::optional<BaselineInfo> baseline;
+  std::vector<PermissionCheck> permissions;
   nlohmann::json signature;  ///< the inline Ed25519 signature object; null when unsigned
 
   /// The worst action of any finding (pass when there is none).
   Action verdict() const;
-  /// The exit code the verdict maps to (0 pass, 1 review, 2 block).
-  int exit_code() const { return exit_code_for(verdict()); }
-  /// Every model's findings in model order, each with its model's name.
+  /// The exit code of the run: the verdict's (0 pass, 1 review, 2 block), or 4 when a signal
+  /// interrupted it (its report is partial).
+  int exit_code() const { return interrupted ? 4 : exit_code_for(verdict()); }
+  /// The job's own findings, then every model's in model order, each with its model's name.
   std::vector<ModelFinding> findings() const;
   /// Seconds from start to finish (0 when either time is missing).
   double run_seconds() const;

@@ -3,12 +3,16 @@
 
 #include "engine/config.h"
 #include "engine/errors.h"
+#include "engine/regression.h"
 #include "engine/report/files.h"
+#include "engine/report/history.h"
 #include "engine/report/json_report.h"
 #include "engine/report/outputs.h"
 #include "engine/report/summary.h"
+#include "engine/run_lock.h"
 #include "engine/runner.h"
 #include "engine/signing.h"
+#include "engine/stop.h"
 
 #include <fmt/format.h>
 
@@ -17,22 +21,51 @@ namespace modelgate::engine {
 int cmd_validate(const ValidateArgs& args, const Progress& progress) {
   const auto job = load_job(args.job);
   if (!args.sign.empty()) check_signing_key(args.sign);
+  RunOptions options;
+  if (args.budget) {
+    options.budget_seconds = parse_duration(*args.budget);
+    if (!options.budget_seconds) throw InputError(fmt::format("--budget: expected a duration such as 90m or 2h, got '{}'", *args.budget));
+  }
   // Output names are settled (and clashes refused) before anything runs.
   const auto outputs = plan_outputs(job.report_formats, {args.report, args.junit, args.prometheus, args.html},
                                     job.report_location, job.name);
+  // One run of a job at a time, per report folder: a second exits 4 at once, writing nothing.
+  const RunLock lock(outputs.front().path.parent_path().empty() ? std::filesystem::path(".") : outputs.front().path.parent_path(),
+                     job.name);
   // Warnings are not progress: --quiet keeps them.
   for (const auto& w : job.warnings) fmt::print(stderr, "modelgate: warning: {}\n", w);
-  RunOptions options;
   options.device = args.device;
   options.seed = args.seed;
+  options.baseline = args.baseline;
   options.records = !args.records.empty();
+  options.signal = args.signal;
+  if (!args.sign.empty()) options.key_files.push_back(args.sign);
+  options.report_path = outputs.front().path;
   options.progress = progress;
   auto run = run_job(job, options);
   if (!args.sign.empty()) run.result.signature = signature_for(nlohmann::json(report_json(run.result)), args.sign);
   if (!args.records.empty()) write_atomically(args.records, run.records);
   const auto written = write_outputs(run.result, outputs);
-  fmt::print("{}", summary_text(run.result, written));
+  std::string retention;
+  if (job.keep_reports && run.result.complete) {
+    std::vector<std::string> exts;
+    for (auto f : {ReportFormat::json, ReportFormat::junit, ReportFormat::prometheus, ReportFormat::html})
+      exts.push_back(extension(f));
+    const auto removed = prune_reports(job.report_location, job.name, *job.keep_reports, exts);
+    if (!removed.empty())
+      retention = fmt::format("retention: removed {} file(s) of older reports (keeping the newest {} complete)\n",
+                              removed.size(), *job.keep_reports);
+  }
+  fmt::print("{}{}", summary_text(run.result, written), retention);
   return run.result.exit_code();
+}
+
+int cmd_diff(const DiffArgs& args) {
+  const auto before = read_report(args.before), after = read_report(args.after);
+  const auto c = compare_runs(before, after);
+  fmt::print("{} ({}) → {} ({})\n{}", shown_path(args.before), before.started_at, shown_path(args.after), after.started_at,
+             comparison_table(c, args.max_drop));
+  return c.drops(args.max_drop).empty() ? 0 : 1;
 }
 
 int cmd_render(const RenderArgs& args) {

@@ -1,6 +1,7 @@
 #include "engine/report/files.h"
 
 #include "engine/errors.h"
+#include "engine/signals.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -35,11 +36,15 @@ std::optional<double> epoch_seconds(const std::string& iso) {
   return static_cast<double>(timegm(&tm)) + sec;
 }
 
-fs::path timestamped_report_path(const fs::path& dir, const std::string& job, const std::vector<std::string>& extensions) {
-  const auto stamp = fmt::format("{:%Y%m%dT%H%M%SZ}", fmt::gmtime(std::time(nullptr)));
+std::string job_file_stem(const std::string& job) {
   std::string safe;
   for (char c : job) safe += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
-  if (safe.empty()) safe = "report";
+  return safe.empty() ? "report" : safe;
+}
+
+fs::path timestamped_report_path(const fs::path& dir, const std::string& job, const std::vector<std::string>& extensions) {
+  const auto stamp = fmt::format("{:%Y%m%dT%H%M%SZ}", fmt::gmtime(std::time(nullptr)));
+  const auto safe = job_file_stem(job);
   auto taken = [&](const std::string& stem) {
     for (const auto& ext : extensions)
       if (fs::exists(dir / (stem + ext))) return true;
@@ -55,6 +60,7 @@ void write_atomically(const fs::path& path, const std::string& content, unsigned
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw RunError(fmt::format("{}: cannot create report folder: {}", dir.string(), ec.message()));
+  const CriticalWrite critical;
   std::string tmpl = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
   const int fd = mkstemp(tmpl.data());
   if (fd < 0) throw RunError(fmt::format("{}: cannot create a temporary report file: {}", dir.string(), std::strerror(errno)));

@@ -13,6 +13,9 @@ std::string utc_now_iso();
 /// nullopt for anything else.
 std::optional<double> epoch_seconds(const std::string& iso);
 
+/// The job's name as file names use it: letters, digits, '-', '_' and '.' kept, anything else '_'.
+std::string job_file_stem(const std::string& job);
+
 /// A new report path in `dir`: <job>-<UTC yyyymmddThhmmssZ>.json, with -1, -2… appended while
 /// a file of that stem with any of `extensions` (".json" and its sibling formats) exists, so a
 /// run never replaces an earlier report.
@@ -21,7 +24,8 @@ std::filesystem::path timestamped_report_path(const std::filesystem::path& dir, 
 
 /// Writes `content` to `path` atomically with permissions `mode`: a temporary file in the
 /// same folder, flushed to disk, then renamed over `path`. On failure the temporary file is
-/// removed, `path` is left as it was, and RunError names the path.
+/// removed, `path` is left as it was, and RunError names the path. A second termination signal
+/// waits for the write to finish (CriticalWrite), so no temporary is left behind.
 void write_atomically(const std::filesystem::path& path, const std::string& content, unsigned mode = 0644);
 
 }  // namespace modelgate::engine

@@ -22,6 +22,7 @@ table{border-collapse:collapse;background:#fff;margin:6px 0 12px;font-size:13px}
 th,td{border:1px solid #d8dce3;padding:4px 8px;text-align:left;vertical-align:top} th{background:#eef0f4}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .sev-critical,.act-block{color:#c62828;font-weight:600}.sev-high,.act-review{color:#b35900;font-weight:600}
+.incomplete{background:#fff4e5;border:1px solid #b35900;padding:8px 12px;border-radius:6px}
 .card{background:#fff;border:1px solid #d8dce3;border-radius:8px;padding:12px 16px;margin:12px 0}
 .charts{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
 svg.chart{background:#fff;border:1px solid #d8dce3;border-radius:6px;max-width:100%;height:auto}
@@ -39,7 +40,8 @@ std::string findings_table(const std::vector<ModelFinding>& findings) {
   for (const auto& [model, f] : findings)
     s += fmt::format("<tr><td>{}</td><td class=\"sev-{}\">{}</td><td class=\"act-{}\">{}</td><td><code>{}</code></td>"
                      "<td>{}</td><td class=\"num\">{:.4g}</td><td class=\"num\">{:.4g}</td></tr>\n",
-                     e(model), to_string(f.severity), to_string(f.severity), to_string(f.action), to_string(f.action),
+                     model.empty() ? "(job)" : e(model), to_string(f.severity), to_string(f.severity), to_string(f.action),
+                     to_string(f.action),
                      e(f.check), e(f.message), f.observed, f.threshold);
   return s + "</table>\n";
 }
@@ -116,6 +118,37 @@ std::string model_section(const ModelResult& m) {
                        c.score.total, c.seconds);
     s += "</table>\n";
   }
+  if (m.inference || m.resources) {
+    s += "<h3>Monitoring</h3>\n<table>\n";
+    if (m.inference) {
+      const auto& f = *m.inference;
+      s += fmt::format("<tr><th>batch-1 latency</th><td>p50 {:.2f} ms · p95 {:.2f} ms · p99 {:.2f} ms · max {:.2f} ms "
+                       "over {} requests</td></tr>\n",
+                       f.single.p50_ms, f.single.p95_ms, f.single.p99_ms, f.single.max_ms, f.single.count);
+      s += fmt::format("<tr><th>batch latency</th><td>p50 {:.2f} ms · p99 {:.2f} ms over {} batches</td></tr>\n",
+                       f.batch.p50_ms, f.batch.p99_ms, f.batch.count);
+      s += fmt::format("<tr><th>throughput</th><td>{:.0f} samples/s</td></tr><tr><th>error rate</th><td>{:.4f} "
+                       "({} of {} passes)</td></tr>\n",
+                       f.throughput, f.error_rate(), f.failed_batches, f.batches);
+    }
+    if (m.resources) {
+      const auto& u = *m.resources;
+      s += fmt::format("<tr><th>peak resident memory</th><td>{:.0f} MiB ({:.1f}% of {:.0f} MiB)</td></tr>\n",
+                       u.peak_rss_bytes / 1048576.0, 100 * u.memory_share(), u.memory_total_bytes / 1048576.0);
+      s += fmt::format("<tr><th>CPU</th><td>{:.1f} s of CPU in {:.1f} s on {} cores ({:.0f}%)</td></tr>\n", u.cpu_seconds,
+                       u.wall_seconds, u.cores, 100 * u.cpu_share());
+      if (u.gpu_share())
+        s += fmt::format("<tr><th>GPU memory</th><td>{:.0f} MiB peak ({:.1f}%)</td></tr>\n", *u.gpu_peak_bytes / 1048576.0,
+                         100 * *u.gpu_share());
+    }
+    s += "</table>\n";
+  }
+  if (!m.skipped.empty()) {
+    s += "<h3>Skipped</h3>\n<table class=\"skipped\"><tr><th>check</th><th>manifest</th><th>reason</th></tr>\n";
+    for (const auto& k : m.skipped)
+      s += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n", e(k.description), e(k.manifest), e(k.reason));
+    s += "</table>\n";
+  }
   if (m.fingerprint) {
     const auto& f = *m.fingerprint;
     s += fmt::format("<h3>Fingerprint</h3>\n<table><tr><th>root digest</th><td><code>{}</code></td></tr>"
@@ -147,6 +180,12 @@ std::string environment_section(const JobResult& r) {
   std::string backends;
   for (const auto& [op, b] : r.kernels.backends) backends += fmt::format("{}{}: {}", backends.empty() ? "" : ", ", e(op), e(b));
   row("kernels", fmt::format("CUDA compiled {}; {}", r.kernels.cuda_compiled ? "in" : "out", backends));
+  if (!r.permissions.empty()) {
+    s += "</table>\n<h3>File permissions</h3>\n<table><tr><th>path</th><th>mode</th><th>allowed</th><th>result</th></tr>\n";
+    for (const auto& c : r.permissions)
+      s += fmt::format("<tr><td><code>{}</code></td><td>{}</td><td>{:04o}</td><td>{}</td></tr>\n", e(c.path),
+                       c.exists ? fmt::format("{:04o}", c.mode) : "missing", c.allowed, c.ok() ? "ok" : "too open");
+  }
   s += "</table>\n<h3>Manifests</h3>\n<table><tr><th>kind</th><th>name</th><th>handled</th></tr>\n";
   for (const auto& m : r.manifests)
     s += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n", e(m.kind), e(m.name), m.handled ? "yes" : "no");
@@ -170,7 +209,21 @@ std::string html_report(const JobResult& r) {
   s += fmt::format("<h1>modelgate report: {}</h1>\n<p class=\"meta\">{} · device {} · {} samples · finished {}</p>\n",
                    e(r.job_name), e(r.job_path), e(r.device), r.dataset.samples, e(r.finished_at));
   s += fmt::format("<div class=\"verdict {}\" id=\"verdict\">verdict: {} (exit {})</div>\n", verdict, verdict, r.exit_code());
+  if (!r.complete)
+    s += fmt::format("<p class=\"incomplete\"><strong>This report is incomplete:</strong> {}.</p>\n",
+                     r.interrupted ? "the run was interrupted by " + e(*r.interrupted)
+                                   : std::string("a time budget ran out; the checks not run are listed as skipped"));
   s += "<section id=\"findings\">\n<h2>Findings</h2>\n" + findings_table(r.findings()) + "</section>\n";
+  if (r.baseline) {
+    const auto& b = *r.baseline;
+    s += "<section id=\"baseline\">\n<h2>Baseline</h2>\n";
+    s += b.path ? fmt::format("<p>Compared with <code>{}</code> (sha256 <code>{}</code>): {} checks, {} dropped by more "
+                              "than {:.2f} points.{}</p>\n",
+                              e(*b.path), e(b.sha256), b.compared, b.drops, 100 * b.max_drop,
+                              b.changed_sha256.empty() ? "" : " Model files changed: " + e(fmt::format("{}", fmt::join(b.changed_sha256, ", "))) + ".")
+                : "<p>" + e(b.note) + "</p>\n";
+    s += "</section>\n";
+  }
   for (const auto& m : r.models) s += model_section(m);
   s += environment_section(r);
   return s + "</main>\n</body>\n</html>\n";

@@ -127,6 +127,7 @@ Finding read_finding(const Reader& rd, const json& j, const std::string& path) {
   f.message = rd.text(j, "message", path);
   f.observed = rd.number(j, "observed", path);
   f.threshold = rd.number(j, "threshold", path);
+  if (j.contains("baseline")) f.baseline = rd.number(j, "baseline", path);
   return f;
 }
 
@@ -204,6 +205,51 @@ FingerprintSummary read_fingerprint(const Reader& rd, const json& j, const std::
   return f;
 }
 
+LatencyStats read_latency(const Reader& rd, const json& j, const std::string& path) {
+  LatencyStats l;
+  l.count = rd.integer(j, "count", path);
+  l.mean_ms = rd.number(j, "meanMs", path);
+  l.p50_ms = rd.number(j, "p50Ms", path);
+  l.p95_ms = rd.number(j, "p95Ms", path);
+  l.p99_ms = rd.number(j, "p99Ms", path);
+  l.max_ms = rd.number(j, "maxMs", path);
+  return l;
+}
+
+std::optional<int64_t> optional_integer(const Reader& rd, const json& j, const std::string& key, const std::string& path) {
+  if (rd.field(j, key, path).is_null()) return std::nullopt;
+  return rd.integer(j, key, path);
+}
+
+void read_monitoring(const Reader& rd, const json& j, const std::string& path, ModelResult& m) {
+  const auto& inf = rd.field(j, "inference", path);
+  if (!inf.is_null()) {
+    const auto p = path + ".inference";
+    InferenceFigures f;
+    f.manifest = rd.text(inf, "manifest", p);
+    f.batch = read_latency(rd, rd.object(inf, "batch", p), p + ".batch");
+    f.single = read_latency(rd, rd.object(inf, "single", p), p + ".single");
+    f.throughput = rd.number(inf, "throughput", p);
+    f.batches = rd.integer(inf, "batches", p);
+    f.failed_batches = rd.integer(inf, "failedBatches", p);
+    m.inference = f;
+  }
+  const auto& res = rd.field(j, "resources", path);
+  if (!res.is_null()) {
+    const auto p = path + ".resources";
+    ResourceFigures r;
+    r.manifest = rd.text(res, "manifest", p);
+    r.peak_rss_bytes = rd.integer(res, "peakRssBytes", p);
+    r.memory_total_bytes = rd.integer(res, "memoryTotalBytes", p);
+    r.cpu_seconds = rd.number(res, "cpuSeconds", p);
+    r.wall_seconds = rd.number(res, "wallSeconds", p);
+    r.cores = rd.integer(res, "cores", p, 1);
+    r.gpu_peak_bytes = optional_integer(rd, res, "gpuPeakBytes", p);
+    r.gpu_total_bytes = optional_integer(rd, res, "gpuTotalBytes", p);
+    m.resources = r;
+  }
+}
+
 ModelResult read_model(const Reader& rd, const json& j, const std::string& path) {
   ModelResult m;
   m.name = rd.text(j, "name", path);
@@ -218,10 +264,41 @@ ModelResult read_model(const Reader& rd, const json& j, const std::string& path)
     m.corruptions.push_back(read_corruption(rd, rob[i], fmt::format("{}.robustness[{}]", path, i)));
   if (!rd.field(j, "fingerprint", path).is_null())
     m.fingerprint = read_fingerprint(rd, rd.object(j, "fingerprint", path), path + ".fingerprint");
+  if (j.contains("monitoring")) read_monitoring(rd, rd.object(j, "monitoring", path), path + ".monitoring", m);
+  if (j.contains("skipped")) {
+    const auto& skipped = rd.array(j, "skipped", path);
+    for (size_t i = 0; i < skipped.size(); ++i) {
+      const auto p = fmt::format("{}.skipped[{}]", path, i);
+      m.skipped.push_back({rd.text(skipped[i], "section", p), rd.text(skipped[i], "check", p),
+                           rd.text(skipped[i], "description", p), rd.text(skipped[i], "manifest", p),
+                           rd.text(skipped[i], "reason", p)});
+    }
+  }
   const auto& findings = rd.array(j, "findings", path);
   for (size_t i = 0; i < findings.size(); ++i)
     m.findings.push_back(read_finding(rd, findings[i], fmt::format("{}.findings[{}]", path, i)));
   return m;
+}
+
+BaselineInfo read_baseline(const Reader& rd, const json& j, const std::string& path) {
+  BaselineInfo b;
+  b.path = rd.optional_text(j, "path", path);
+  if (b.path) b.sha256 = rd.text(j, "sha256", path);
+  b.max_drop = rd.number(j, "maxDrop", path);
+  b.note = rd.text(j, "note", path);
+  b.compared = rd.integer(j, "compared", path);
+  b.drops = rd.integer(j, "drops", path);
+  b.only_before = rd.texts(j, "onlyBefore", path);
+  b.only_after = rd.texts(j, "onlyAfter", path);
+  b.changed_sha256 = rd.texts(j, "changedSha256", path);
+  return b;
+}
+
+unsigned octal_mode(const Reader& rd, const json& j, const std::string& key, const std::string& path) {
+  const auto t = rd.text(j, key, path);
+  if (t.empty() || t.size() > 5 || t.find_first_not_of("01234567") != std::string::npos)
+    rd.fail(path + "." + key, "expected an octal mode such as 0600");
+  return static_cast<unsigned>(std::stoul(t, nullptr, 8));
 }
 
 }  // namespace
@@ -231,9 +308,10 @@ JobResult job_result_from_json(const json& j, const std::string& source) {
   if (!j.is_object()) rd.fail("report", "expected a JSON object");
   JobResult r;
   if (rd.object(j, "tool", "").value("name", "") != "modelgate") rd.fail("tool.name", "not a modelgate report");
-  r.schema_version = rd.text(j, "schemaVersion", "");
-  if (r.schema_version != "1")
-    rd.fail("schemaVersion", fmt::format("this modelgate reads reports of schema version 1, not '{}'", r.schema_version));
+  const auto version = rd.text(j, "schemaVersion", "");
+  if (version != "1" && version != "2")
+    rd.fail("schemaVersion", fmt::format("this modelgate reads reports of schema versions 1 and 2, not '{}'", version));
+  const bool v2 = version == "2";  // what version 1 lacks takes its defaults: complete, no baseline
   r.tool_version = rd.text(rd.object(j, "tool", ""), "version", "tool");
   const auto& env = rd.object(j, "environment", "");
   r.environment.modelgate = rd.text(env, "modelgate", "environment");
@@ -268,6 +346,27 @@ JobResult job_result_from_json(const json& j, const std::string& source) {
   r.warnings = rd.texts(j, "warnings", "");
   const auto& models = rd.array(j, "models", "");
   for (size_t i = 0; i < models.size(); ++i) r.models.push_back(read_model(rd, models[i], fmt::format("models[{}]", i)));
+  if (v2) {
+    r.complete = rd.boolean(j, "complete", "");
+    r.interrupted = rd.optional_text(j, "interrupted", "");
+    if (!rd.field(j, "baseline", "").is_null()) r.baseline = read_baseline(rd, rd.object(j, "baseline", ""), "baseline");
+    const auto& perms = rd.array(j, "permissions", "");
+    for (size_t i = 0; i < perms.size(); ++i) {
+      const auto p = fmt::format("permissions[{}]", i);
+      PermissionCheck c;
+      c.path = rd.text(perms[i], "path", p);
+      c.manifest = rd.text(perms[i], "manifest", p);
+      c.exists = rd.boolean(perms[i], "exists", p);
+      c.mode = octal_mode(rd, perms[i], "mode", p);
+      c.allowed = octal_mode(rd, perms[i], "allowed", p);
+      r.permissions.push_back(c);
+    }
+    // The job's own findings are the top-level ones without a model; the models' are read above.
+    const auto& findings = rd.array(j, "findings", "");
+    for (size_t i = 0; i < findings.size(); ++i)
+      if (findings[i].is_object() && findings[i].contains("model") && findings[i]["model"].is_null())
+        r.job_findings.push_back(read_finding(rd, findings[i], fmt::format("findings[{}]", i)));
+  }
   if (j.contains("signature")) r.signature = rd.object(j, "signature", "");
   // The stored verdict must be the one the findings give: a hand-edited verdict is refused.
   if (rd.text(j, "verdict", "") != verdict_name(r.verdict()))

@@ -1,5 +1,7 @@
 #include "engine/report/json_report.h"
 
+#include <fmt/format.h>
+
 
 namespace modelgate::engine {
 namespace {
@@ -12,8 +14,10 @@ Json optional_json(const std::optional<T>& v) {
 }
 
 Json finding_json(const Finding& f) {
-  return {{"check", f.check},     {"severity", to_string(f.severity)}, {"action", to_string(f.action)},
-          {"message", f.message}, {"observed", f.observed},            {"threshold", f.threshold}};
+  Json j{{"check", f.check},     {"severity", to_string(f.severity)}, {"action", to_string(f.action)},
+         {"message", f.message}, {"observed", f.observed},            {"threshold", f.threshold}};
+  if (f.baseline) j["baseline"] = *f.baseline;
+  return j;
 }
 
 Json target_json(const AttackPlan& p) {
@@ -83,11 +87,60 @@ Json fingerprint_json(const FingerprintSummary& f) {
           {"rootSha256", f.root_sha256}};
 }
 
+Json latency_json(const LatencyStats& l) {
+  return {{"count", l.count}, {"meanMs", l.mean_ms}, {"p50Ms", l.p50_ms}, {"p95Ms", l.p95_ms}, {"p99Ms", l.p99_ms},
+          {"maxMs", l.max_ms}};
+}
+
+Json monitoring_json(const ModelResult& m) {
+  Json inference, resources;
+  if (m.inference) {
+    const auto& f = *m.inference;
+    inference = {{"manifest", f.manifest},           {"batch", latency_json(f.batch)},
+                 {"single", latency_json(f.single)}, {"throughput", f.throughput},
+                 {"batches", f.batches},             {"failedBatches", f.failed_batches},
+                 {"errorRate", f.error_rate()}};
+  }
+  if (m.resources) {
+    const auto& r = *m.resources;
+    resources = {{"manifest", r.manifest},
+                 {"peakRssBytes", r.peak_rss_bytes},
+                 {"memoryTotalBytes", r.memory_total_bytes},
+                 {"memoryShare", r.memory_share()},
+                 {"cpuSeconds", r.cpu_seconds},
+                 {"wallSeconds", r.wall_seconds},
+                 {"cores", r.cores},
+                 {"cpuShare", r.cpu_share()},
+                 {"gpuPeakBytes", optional_json(r.gpu_peak_bytes)},
+                 {"gpuTotalBytes", optional_json(r.gpu_total_bytes)},
+                 {"gpuShare", optional_json(r.gpu_share())}};
+  }
+  return {{"inference", std::move(inference)}, {"resources", std::move(resources)}};
+}
+
+Json skipped_json(const SkippedCheck& k) {
+  return {{"section", k.section}, {"check", k.check}, {"description", k.description}, {"manifest", k.manifest},
+          {"reason", k.reason}};
+}
+
+Json baseline_json(const BaselineInfo& b) {
+  return {{"path", optional_json(b.path)}, {"sha256", b.path ? Json(b.sha256) : Json()}, {"maxDrop", b.max_drop},
+          {"note", b.note},                {"compared", b.compared},                     {"drops", b.drops},
+          {"onlyBefore", b.only_before},   {"onlyAfter", b.only_after},                  {"changedSha256", b.changed_sha256}};
+}
+
+Json permission_json(const PermissionCheck& c) {
+  return {{"path", c.path}, {"manifest", c.manifest}, {"exists", c.exists}, {"mode", fmt::format("{:04o}", c.mode)},
+          {"allowed", fmt::format("{:04o}", c.allowed)}, {"ok", c.ok()}};
+}
+
 Json model_json(const ModelResult& m) {
   Json adversarial = Json::array(), robustness = Json::array(), findings = Json::array();
   for (const auto& a : m.attacks) adversarial.push_back(attack_json(a));
   for (const auto& c : m.corruptions) robustness.push_back(corruption_json(c));
   for (const auto& f : m.findings) findings.push_back(finding_json(f));
+  Json skipped = Json::array();
+  for (const auto& k : m.skipped) skipped.push_back(skipped_json(k));
   return {{"name", m.name},
           {"path", m.path},
           {"sha256", m.sha256},
@@ -95,6 +148,8 @@ Json model_json(const ModelResult& m) {
           {"adversarial", std::move(adversarial)},
           {"robustness", std::move(robustness)},
           {"fingerprint", m.fingerprint ? fingerprint_json(*m.fingerprint) : Json()},
+          {"monitoring", monitoring_json(m)},
+          {"skipped", std::move(skipped)},
           {"findings", std::move(findings)}};
 }
 
@@ -117,11 +172,15 @@ Json report_json(const JobResult& r) {
   for (const auto& m : r.models) models.push_back(model_json(m));
   for (const auto& f : r.findings()) {
     auto j = finding_json(f.finding);
-    j["model"] = f.model;
+    j["model"] = f.model.empty() ? Json() : Json(f.model);  // null: a finding of the job as a whole
     findings.push_back(std::move(j));
   }
+  Json permissions = Json::array();
+  for (const auto& c : r.permissions) permissions.push_back(permission_json(c));
   Json j{{"verdict", verdict_name(verdict)},
-         {"exitCode", exit_code_for(verdict)},
+         {"exitCode", r.exit_code()},
+         {"complete", r.complete},
+         {"interrupted", optional_json(r.interrupted)},
          {"schemaVersion", r.schema_version},
          {"tool", {{"name", "modelgate"}, {"version", r.tool_version}}},
          {"environment", environment_json(r.environment)},
@@ -135,7 +194,9 @@ Json report_json(const JobResult& r) {
            {"samples", r.dataset.samples},
            {"inputShape", r.dataset.input_shape},
            {"batchSize", r.dataset.batch_size}}},
+         {"baseline", r.baseline ? baseline_json(*r.baseline) : Json()},
          {"manifests", std::move(manifests)},
+         {"permissions", std::move(permissions)},
          {"warnings", r.warnings},
          {"models", std::move(models)},
          {"findings", std::move(findings)},

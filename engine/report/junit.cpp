@@ -91,6 +91,11 @@ void model_suite(pugi::xml_node root, const JobResult& r, const ModelResult& m, 
         "no fingerprint was taken";
     ++s.skipped;
   }
+  for (const auto& k : m.skipped) {
+    auto c = add_case(s, base + "." + k.section, k.description, 0);
+    c.append_child("skipped").append_attribute("message") = k.reason.c_str();
+    ++s.skipped;
+  }
   for (size_t i = 0; i < m.findings.size(); ++i)
     if (!used[i]) attach(s, add_case(s, base + ".findings", m.findings[i].check, 0), m.findings[i]);
   for (const auto& man : r.manifests)
@@ -122,6 +127,19 @@ std::string junit_xml(const JobResult& r) {
   int tests = 0, failures = 0, skipped = 0;
   double seconds = 0;
   for (const auto& m : r.models) model_suite(root, r, m, tests, failures, skipped, seconds);
+  if (!r.job_findings.empty()) {  // findings of the job as a whole: a suite of their own
+    Suite js{root.append_child("testsuite")};
+    js.node.append_attribute("name") = "job";
+    js.node.append_attribute("timestamp") = junit_timestamp(r.started_at).c_str();
+    for (const auto& f : r.job_findings) attach(js, add_case(js, "modelgate.job", f.check, 0), f);
+    js.node.append_attribute("tests") = js.tests;
+    js.node.append_attribute("failures") = js.failures;
+    js.node.append_attribute("errors") = 0;
+    js.node.append_attribute("skipped") = 0;
+    js.node.append_attribute("time") = "0";
+    tests += js.tests;
+    failures += js.failures;
+  }
   root.append_attribute("tests") = tests;
   root.append_attribute("failures") = failures;
   root.append_attribute("errors") = 0;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <utility>
 
 namespace modelgate::engine {
 namespace {
@@ -82,16 +83,53 @@ std::string prometheus_text(const JobResult& r) {
                     c.score.accuracy());
     }
 
-  out += header("modelgate_findings", "Findings of the run by severity and the action it maps to.");
-  for (const auto& m : r.models)
+  out += header("modelgate_findings", "Findings of the run by severity and the action it maps to (model \"\": the job's own).");
+  auto findings = [&](const std::string& model, const std::vector<Finding>& list) {
     for (auto sev : {Severity::critical, Severity::high, Severity::medium, Severity::low})
       for (auto act : {Action::block, Action::review, Action::warn, Action::pass}) {
         int n = 0;
-        for (const auto& f : m.findings) n += f.severity == sev && f.action == act;
+        for (const auto& f : list) n += f.severity == sev && f.action == act;
         out += series("modelgate_findings",
-                      {{"job", job}, {"model", m.name}, {"severity", to_string(sev)}, {"action", to_string(act)}}, n);
+                      {{"job", job}, {"model", model}, {"severity", to_string(sev)}, {"action", to_string(act)}}, n);
       }
+  };
+  for (const auto& m : r.models) findings(m.name, m.findings);
+  findings("", r.job_findings);
 
+  out += header("modelgate_skipped_checks", "Checks not run (a time budget ran out or a signal stopped the run).");
+  for (const auto& m : r.models)
+    out += series("modelgate_skipped_checks", {{"job", job}, {"model", m.name}}, static_cast<double>(m.skipped.size()));
+  bool inference = false, resources = false;
+  for (const auto& m : r.models) inference |= m.inference.has_value(), resources |= m.resources.has_value();
+  if (inference) {
+    out += header("modelgate_inference_latency_seconds", "Batch-1 forward latency quantiles (InferenceMonitoring).");
+    for (const auto& m : r.models)
+      if (m.inference)
+        for (const auto& [q, v] : {std::pair{"0.5", m.inference->single.p50_ms}, std::pair{"0.95", m.inference->single.p95_ms},
+                                   std::pair{"0.99", m.inference->single.p99_ms}})
+          out += series("modelgate_inference_latency_seconds", {{"job", job}, {"model", m.name}, {"quantile", q}}, v / 1000);
+    out += header("modelgate_inference_throughput_samples_per_second", "Samples per second of the clean pass.");
+    for (const auto& m : r.models)
+      if (m.inference)
+        out += series("modelgate_inference_throughput_samples_per_second", {{"job", job}, {"model", m.name}},
+                      m.inference->throughput);
+    out += header("modelgate_inference_error_rate", "Share of forward passes with non-finite outputs or an error.");
+    for (const auto& m : r.models)
+      if (m.inference)
+        out += series("modelgate_inference_error_rate", {{"job", job}, {"model", m.name}}, m.inference->error_rate());
+  }
+  if (resources) {
+    out += header("modelgate_peak_rss_bytes", "Peak resident memory while the model was evaluated (ResourceMonitoring).");
+    for (const auto& m : r.models)
+      if (m.resources)
+        out += series("modelgate_peak_rss_bytes", {{"job", job}, {"model", m.name}}, static_cast<double>(m.resources->peak_rss_bytes));
+    out += header("modelgate_cpu_share", "CPU time over wall time and usable cores while the model was evaluated.");
+    for (const auto& m : r.models)
+      if (m.resources) out += series("modelgate_cpu_share", {{"job", job}, {"model", m.name}}, m.resources->cpu_share());
+  }
+
+  out += header("modelgate_complete", "1 when every check the job asks for ran, 0 for a partial report.");
+  out += series("modelgate_complete", {{"job", job}}, r.complete ? 1 : 0);
   out += header("modelgate_run_seconds", "Wall-clock seconds the validation run took.");
   out += series("modelgate_run_seconds", {{"job", job}}, r.run_seconds());
   out += header("modelgate_last_run_timestamp_seconds", "Unix time at which the run finished.");

@@ -1,6 +1,7 @@
 #include "engine/report/summary.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace modelgate::engine {
 namespace fs = std::filesystem;
@@ -43,6 +44,23 @@ std::string summary_text(const JobResult& r, const std::vector<std::pair<std::st
     if (m.fingerprint)
       s += fmt::format("  {:<44} root {}…  arch {}…\n", "fingerprint", m.fingerprint->root_sha256.substr(0, 12),
                        m.fingerprint->arch_sha256.substr(0, 12));
+    if (m.inference) {
+      const auto& f = *m.inference;
+      s += fmt::format("  {:<44} batch-1 p50 {:.2f} ms  p95 {:.2f} ms  p99 {:.2f} ms\n", "inference latency", f.single.p50_ms,
+                       f.single.p95_ms, f.single.p99_ms);
+      s += fmt::format("  {:<44} {:.0f} samples/s at batch {}, batch p99 {:.2f} ms, errors {}/{}\n", "inference throughput",
+                       f.throughput, r.dataset.batch_size, f.batch.p99_ms, f.failed_batches, f.batches);
+    }
+    if (m.resources) {
+      const auto& u = *m.resources;
+      s += fmt::format("  {:<44} peak RSS {:.0f} MiB ({:.1f}% of memory), CPU {:.0f}% of {} cores{}\n", "resources",
+                       u.peak_rss_bytes / 1048576.0, 100 * u.memory_share(), 100 * u.cpu_share(), u.cores,
+                       u.gpu_share() ? fmt::format(", GPU {:.1f}%", 100 * *u.gpu_share()) : "");
+    }
+    if (!m.skipped.empty()) {
+      s += fmt::format("  skipped: {}\n", m.skipped.size());
+      for (const auto& k : m.skipped) s += fmt::format("    {}: {}\n", k.description, k.reason);
+    }
     if (m.findings.empty()) {
       s += "  findings: none\n";
     } else {
@@ -51,7 +69,23 @@ std::string summary_text(const JobResult& r, const std::vector<std::pair<std::st
         s += fmt::format("    [{} → {}] {}: {}\n", to_string(f.severity), to_string(f.action), f.check, f.message);
     }
   }
+  if (!r.job_findings.empty()) {
+    s += fmt::format("\njob findings: {}\n", r.job_findings.size());
+    for (const auto& f : r.job_findings)
+      s += fmt::format("    [{} → {}] {}: {}\n", to_string(f.severity), to_string(f.action), f.check, f.message);
+  }
+  if (r.baseline) {
+    const auto& b = *r.baseline;
+    s += b.path ? fmt::format("\nbaseline: {} ({} checks compared, {} dropped by more than {:.2f} points{})\n",
+                              shown_path(*b.path), b.compared, b.drops, 100 * b.max_drop,
+                              b.changed_sha256.empty() ? "" : "; model files changed: " + fmt::format("{}", fmt::join(b.changed_sha256, ", ")))
+                : fmt::format("\nbaseline: {}\n", b.note);
+  }
   if (!r.warnings.empty()) s += fmt::format("\nwarnings: {} (on stderr and in the report)\n", r.warnings.size());
+  if (!r.complete)
+    s += fmt::format("\nthe report is incomplete: {}\n",
+                     r.interrupted ? fmt::format("the run was interrupted by {}", *r.interrupted)
+                                   : std::string("a time budget ran out (see the skipped checks)"));
   s += fmt::format("\nverdict: {} (exit {})\n", verdict_name(r.verdict()), r.exit_code());
   for (const auto& [label, path] : outputs) s += fmt::format("{}: {}\n", label, shown_path(path.string()));
   return s;

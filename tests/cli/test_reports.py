@@ -268,27 +268,67 @@ def _normalised(node):
     return node
 
 
-class _Object(list):
-    """A JSON object as its (key, value) pairs in file order."""
+# Keys schema version 2 added (nightly operations): the only keys a report may have beyond the
+# golden one's, wherever they sit.
+V2_ADDED = {"complete", "interrupted", "baseline", "permissions", "skipped", "monitoring"}
 
 
 def _key_order(node, path="$"):
-    if isinstance(node, _Object):
-        return [(path, [k for k, _ in node])] + [x for k, v in node for x in _key_order(v, f"{path}.{k}")]
+    """Every object's keys in file order (Python keeps JSON objects in document order)."""
+    if isinstance(node, dict):
+        return [(path, list(node))] + [x for k, v in node.items() for x in _key_order(v, f"{path}.{k}")]
     if isinstance(node, list):
         return [x for i, v in enumerate(node) for x in _key_order(v, f"{path}[{i}]")]
     return []
 
 
+def _project(now, golden, added):
+    """`now` with only the keys `golden` has (recording the others in `added`), in now's order."""
+    if isinstance(now, dict) and isinstance(golden, dict):
+        added.update(k for k in now if k not in golden)
+        return {k: _project(v, golden[k], added) for k, v in now.items() if k in golden}
+    if isinstance(now, list) and isinstance(golden, list):
+        return [_project(a, b, added) for a, b in zip(now, golden)] + now[len(golden):]
+    return now
+
+
 def test_nightly_report_is_the_same_as_before_the_typed_results(tmp_path):
     """The nightly job (scripts/run.sh's, frozen with a pinned copy of the demo model and data) against
     the report the last commit with untyped JSON results wrote for it (golden/README.md says how):
-    every key in the same order, every value equal but run times, absolute paths and thread counts."""
-    proc = run("validate", GOLDEN_DIR / "nightly.yaml", "--device", "cpu", "--report", tmp_path / "r.json")
-    golden_text = GOLDEN.read_text()
-    golden = json.loads(golden_text)
+    every key in the same order, every value equal but run times, absolute paths and thread counts.
+    Since then: schemaVersion 2 adds the keys in V2_ADDED, and the channel_stats operator (which
+    nothing called) is gone from the kernel list."""
+    proc = run("validate", GOLDEN_DIR / "nightly.yaml", "--device", "cpu", "--baseline", "none",
+               "--report", tmp_path / "r.json")
+    golden = json.loads(GOLDEN.read_text())
     assert proc.returncode == golden["exitCode"], proc.stderr
-    now_text = (tmp_path / "r.json").read_text()
-    assert _key_order(json.loads(now_text, object_pairs_hook=_Object)) == \
-        _key_order(json.loads(golden_text, object_pairs_hook=_Object))
-    assert _normalised(json.loads(now_text)) == _normalised(golden)
+    assert golden["schemaVersion"] == "1"
+    golden["schemaVersion"] = "2"
+    del golden["kernels"]["backends"]["channel_stats"]
+    added = set()
+    now = _project(json.loads((tmp_path / "r.json").read_text()), golden, added)
+    assert added <= V2_ADDED, added - V2_ADDED
+    assert _key_order(now) == _key_order(golden)
+    if GOLDEN_CPU not in _cpu_model():
+        # Another CPU family rounds some float sums differently (oneDNN picks kernels by ISA), which
+        # can move a sample that sits on a decision boundary: allow one sample per evaluation there.
+        _allow_one_sample_of_rounding(now, golden)
+    assert _normalised(now) == _normalised(golden)
+
+
+GOLDEN_CPU = "AMD EPYC"  # the golden report's machine (golden/README.md)
+
+
+def _cpu_model():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1]
+    return ""
+
+
+def _allow_one_sample_of_rounding(now, golden):
+    for m_now, m_gold in zip(now["models"], golden["models"]):
+        for section, key, share in (("adversarial", "correct", "robustAccuracy"), ("robustness", "correct", "accuracy")):
+            for e_now, e_gold in zip(m_now[section], m_gold[section]):
+                if abs(e_now[key] - e_gold[key]) <= 1:
+                    e_now[key], e_now[share] = e_gold[key], e_gold[share]

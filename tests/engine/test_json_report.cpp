@@ -78,8 +78,8 @@ JobResult sample_result() {
   fp.probes.synthetic = 64;
   fp.probes.input_shape = {1, 8, 8};
   m.fingerprint = fp;
-  m.findings = {{"robustness/gaussian_blur/kernel=5", Severity::low, Action::warn, "below", 0.52, 0.6},
-                {"adversarial/apgd-dlr-l2/eps=0.5", Severity::critical, Action::block, "far below", 7.0 / 450, 0.5}};
+  m.findings = {{"robustness/gaussian_blur/kernel=5", Severity::low, Action::warn, "below", 0.52, 0.6, std::nullopt},
+                {"adversarial/apgd-dlr-l2/eps=0.5", Severity::critical, Action::block, "far below", 7.0 / 450, 0.5, std::nullopt}};
   r.models = {m};
   r.signature = {{"algorithm", "ed25519"}, {"publicKey", "pk"}, {"value", "sig"}};
   return r;
@@ -108,13 +108,85 @@ TEST(JsonReport, ReadingAReportBackGivesTheSameDocument) {
   EXPECT_DOUBLE_EQ(back.run_seconds(), 12.5);
 }
 
+// Schema version 2's nightly fields: an interrupted, incomplete run with a baseline, skipped
+// checks, monitoring figures, permission checks and a job-level finding.
+JobResult nightly_result() {
+  auto r = sample_result();
+  r.complete = false;
+  r.interrupted = "SIGTERM";
+  BaselineInfo b;
+  b.path = "/reports/nightly-20261201T021500Z.json";
+  b.sha256 = std::string(64, 'd');
+  b.max_drop = 0.05;
+  b.compared = 12;
+  b.drops = 1;
+  b.only_before = {"adversarial/pgd/eps=0.3/steps=10"};
+  b.changed_sha256 = {"cnn"};
+  r.baseline = b;
+  r.permissions = {{"/models/cnn.pt", "", true, 0644, 0600}, {"/keys/k", "perms", false, 0, 0600}};
+  r.job_findings = {{"budget/exceeded", Severity::high, Action::review, "ran out", 3, 0, std::nullopt}};
+  auto& m = r.models.at(0);
+  m.skipped = {{"adversarial", "adversarial/pgd/eps=0.1", "pgd eps=0.1 steps=10", "adv", "SIGTERM"}};
+  InferenceFigures inf;
+  inf.manifest = "inference";
+  inf.batch = {4, 2.5, 2.0, 3.0, 3.5, 3.6};
+  inf.single = {100, 0.5, 0.4, 0.9, 1.25, 1.5};
+  inf.throughput = 51200;
+  inf.batches = 4;
+  inf.failed_batches = 1;
+  m.inference = inf;
+  ResourceFigures res;
+  res.manifest = "resources";
+  res.peak_rss_bytes = 512 << 20;
+  res.memory_total_bytes = int64_t{24} << 30;
+  res.cpu_seconds = 3;
+  res.wall_seconds = 2;
+  res.cores = 2;
+  m.resources = res;
+  m.findings.push_back({"regression/clean", Severity::high, Action::review, "fell", 0.9, 0.05, 0.98});
+  return r;
+}
+
+TEST(JsonReport, NightlyFieldsRoundTrip) {
+  const auto r = nightly_result();
+  const auto doc = report_json(r);
+  EXPECT_EQ(doc["schemaVersion"], "2");
+  EXPECT_EQ(doc["complete"], false);
+  EXPECT_EQ(doc["interrupted"], "SIGTERM");
+  EXPECT_EQ(doc["exitCode"], 4);
+  EXPECT_EQ(doc["baseline"]["compared"], 12);
+  EXPECT_EQ(doc["permissions"][0]["mode"], "0644");
+  const auto back = job_result_from_json(doc, "r.json");
+  EXPECT_EQ(report_json(back).dump(), doc.dump());
+  EXPECT_EQ(back.exit_code(), 4);
+  ASSERT_TRUE(back.models.at(0).inference && back.models.at(0).resources);
+  EXPECT_DOUBLE_EQ(back.models.at(0).inference->error_rate(), 0.25);
+  EXPECT_DOUBLE_EQ(back.models.at(0).resources->cpu_share(), 0.75);
+  EXPECT_EQ(back.models.at(0).findings.back().baseline, 0.98);
+  EXPECT_FALSE(back.permissions.at(0).ok());
+  // The job-level finding comes first in the flat list, without a model.
+  EXPECT_TRUE(doc["findings"][0]["model"].is_null());
+  EXPECT_EQ(doc["findings"][0]["check"], "budget/exceeded");
+}
+
+TEST(JsonReport, AVersionOneReportStillReads) {
+  auto doc = report_json(sample_result());
+  doc["schemaVersion"] = "1";
+  for (const auto* key : {"complete", "interrupted", "baseline", "permissions"}) doc.erase(key);
+  const auto back = job_result_from_json(doc, "r.json");
+  EXPECT_TRUE(back.complete);
+  EXPECT_FALSE(back.interrupted);
+  EXPECT_EQ(back.models.size(), 1u);
+}
+
 TEST(JsonReport, KeysComeInTheDocumentedOrder) {
   const auto doc = report_json(sample_result());
   std::vector<std::string> keys;
   for (const auto& [k, v] : doc.items()) keys.push_back(k);
-  EXPECT_EQ(keys, (std::vector<std::string>{"verdict", "exitCode", "schemaVersion", "tool", "environment", "job", "device",
-                                            "seed", "startedAt", "kernels", "dataset", "manifests", "warnings", "models",
-                                            "findings", "finishedAt", "signature"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"verdict", "exitCode", "complete", "interrupted", "schemaVersion", "tool",
+                                            "environment", "job", "device", "seed", "startedAt", "kernels", "dataset",
+                                            "baseline", "manifests", "permissions", "warnings", "models", "findings",
+                                            "finishedAt", "signature"}));
   EXPECT_EQ(doc["verdict"], "block");
   // The job-level list carries every model's findings with the model's name.
   ASSERT_EQ(doc["findings"].size(), 2u);
