@@ -87,6 +87,7 @@ bool is_fingerprint_file(const std::string& path) {
 
 int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress) {
   if (!args.sign.empty()) check_signing_key(args.sign);
+  check_output_path(args.out, "fingerprint", {args.model, args.data, args.sign});
   const auto device = resolve_device(args.device);
   auto model = load_model(args.model, device);
   fingerprint::ProbeSpec spec;
@@ -138,6 +139,8 @@ int cmd_compare(const CompareArgs& args, const Progress& progress) {
   const auto j = read_json_file(args.reference, "reference fingerprint");
   if (!args.verify.empty()) verify_document(j, args.verify, args.reference);
   if (!args.sign.empty()) check_signing_key(args.sign);
+  if (!args.report.empty())
+    check_output_path(args.report, "comparison report", {args.reference, args.candidate, args.sign, args.thresholds});
   const auto reference = parse_fingerprint(j, args.reference);
   fingerprint::Thresholds thresholds = fingerprint::calibrated_thresholds();
   if (!args.thresholds.empty()) {

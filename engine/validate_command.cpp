@@ -29,6 +29,18 @@ int cmd_validate(const ValidateArgs& args, const Progress& progress) {
   // Output names are settled (and clashes refused) before anything runs.
   const auto outputs = plan_outputs(job.report_formats, {args.report, args.junit, args.prometheus, args.html},
                                     job.report_location, job.name);
+  // Every output can be written, and none of them is an input, before anything runs.
+  std::vector<std::filesystem::path> inputs{job.file, job.dataset};
+  for (const auto& m : job.models) inputs.push_back(m.path);
+  if (!args.sign.empty()) inputs.emplace_back(args.sign);
+  if (args.baseline && *args.baseline != "auto" && *args.baseline != "none") inputs.emplace_back(*args.baseline);
+  for (const auto& o : outputs) check_output_path(o.path, to_string(o.format), inputs);
+  if (!args.records.empty()) {
+    for (const auto& o : outputs)
+      if (std::filesystem::absolute(o.path).lexically_normal() == std::filesystem::absolute(args.records).lexically_normal())
+        throw InputError(fmt::format("{}: named as both the records and the {} output", args.records, to_string(o.format)));
+    check_output_path(args.records, "records", inputs);
+  }
   // One run of a job at a time, per report folder: a second exits 4 at once, writing nothing.
   const RunLock lock(outputs.front().path.parent_path().empty() ? std::filesystem::path(".") : outputs.front().path.parent_path(),
                      job.name);
@@ -74,9 +86,11 @@ int cmd_render(const RenderArgs& args) {
   if (!args.junit.empty()) outputs.push_back({ReportFormat::junit, args.junit});
   if (!args.prometheus.empty()) outputs.push_back({ReportFormat::prometheus, args.prometheus});
   if (!args.html.empty()) outputs.push_back({ReportFormat::html, args.html});
-  for (const auto& o : outputs)
+  for (const auto& o : outputs) {
     if (std::filesystem::absolute(o.path).lexically_normal() == std::filesystem::absolute(args.report).lexically_normal())
       throw InputError(fmt::format("{}: is the report being rendered; choose another output path", o.path.string()));
+    check_output_path(o.path, to_string(o.format), {args.report});
+  }
   const auto written = write_outputs(result, outputs);
   if (args.summary || outputs.empty()) {
     fmt::print("{}", summary_text(result, {{"report", args.report}}));

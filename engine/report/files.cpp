@@ -92,4 +92,45 @@ void write_atomically(const fs::path& path, const std::string& content, unsigned
   }
 }
 
+namespace {
+
+const char* kind_of(const struct stat& st) {
+  if (S_ISDIR(st.st_mode)) return "a directory";
+  if (S_ISFIFO(st.st_mode)) return "a FIFO";
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return "a device";
+  if (S_ISSOCK(st.st_mode)) return "a socket";
+  return nullptr;
+}
+
+}  // namespace
+
+void check_output_path(const fs::path& path, const std::string& what, const std::vector<fs::path>& inputs) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (const char* kind = kind_of(st))
+      throw InputError(fmt::format("{}: the {} output is {}; expected a regular file path", path.string(), what, kind));
+    for (const auto& in : inputs) {
+      std::error_code ec;
+      if (!in.empty() && fs::equivalent(path, in, ec))
+        throw InputError(fmt::format("{}: the {} output is also an input of this run ({}); it would be overwritten",
+                                     path.string(), what, in.string()));
+    }
+  }
+  // The folder is made only when the output is written; until then, the nearest folder that
+  // exists must take new files (the missing ones are made in it).
+  fs::path dir = fs::absolute(path).parent_path();
+  std::error_code ec;
+  while (!fs::exists(dir, ec) && dir.has_relative_path()) dir = dir.parent_path();
+  if (!fs::is_directory(dir, ec))
+    throw InputError(fmt::format("{}: the folder of the {} output cannot be made: {} is not a directory",
+                                 path.string(), what, dir.string()));
+  const fs::path probe = dir / fmt::format(".modelgate-probe-{}", ::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    throw InputError(fmt::format("{}: the folder of the {} output does not take new files: {}", dir.string(), what,
+                                 std::strerror(errno)));
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
 }  // namespace modelgate::engine

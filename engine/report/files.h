@@ -28,4 +28,11 @@ std::filesystem::path timestamped_report_path(const std::filesystem::path& dir, 
 /// waits for the write to finish (CriticalWrite), so no temporary is left behind.
 void write_atomically(const std::filesystem::path& path, const std::string& content, unsigned mode = 0644);
 
+/// Checks, before any work, that `path` can take an output `what` (e.g. "--report"): it is not
+/// an existing directory, FIFO, device or socket, not one of `inputs` (the same file under any
+/// name), and its folder exists or can be made and takes a new file (a probe file is created and
+/// removed). Throws InputError naming the path and what is wrong.
+void check_output_path(const std::filesystem::path& path, const std::string& what,
+                       const std::vector<std::filesystem::path>& inputs);
+
 }  // namespace modelgate::engine
