@@ -7,6 +7,7 @@
 #include <torch/serialize.h>
 #include <zip.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -21,6 +22,29 @@ namespace {
 }
 
 // One array of a .npz archive: the NPY format (v1–v3), little-endian, C order.
+// The dimensions of an NPY header's shape tuple, e.g. "450, 1, 8, 8" or "450,": each a plain
+// non-negative integer of at most 18 digits, so it fits int64 and no sign is dropped.
+std::vector<int64_t> parse_npy_shape(const fs::path& file, const std::string& name, const std::string& dims) {
+  std::vector<int64_t> shape;
+  size_t start = 0;
+  while (start <= dims.size()) {
+    const size_t comma = std::min(dims.find(',', start), dims.size());
+    std::string d = dims.substr(start, comma - start);
+    d.erase(0, d.find_first_not_of(" \t"));
+    d.erase(d.find_last_not_of(" \t") + 1);
+    start = comma + 1;
+    if (d.empty()) {
+      if (comma == dims.size()) break;  // the trailing comma of a 1-tuple, or "()"
+      bad(file, fmt::format("'{}' has an empty dimension in its shape ({})", name, dims));
+    }
+    if (d.size() > 18 || d.find_first_not_of("0123456789") != std::string::npos)
+      bad(file, fmt::format("'{}' has shape ({}): dimension '{}' is not a non-negative integer below 10^18", name, dims,
+                            d));
+    shape.push_back(std::stoll(d));
+  }
+  return shape;
+}
+
 at::Tensor read_npy(const fs::path& file, zip_t* archive, const std::string& name) {
   const std::string entry = name + ".npy";
   zip_stat_t st;
@@ -51,11 +75,7 @@ at::Tensor read_npy(const fs::path& file, zip_t* archive, const std::string& nam
   if (std::regex_search(header, std::regex("'fortran_order':\\s*True")))
     bad(file, "'" + name + "' is stored in Fortran order; save it C-contiguous (np.ascontiguousarray)");
   if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)"))) bad(file, "'" + name + "' has no shape");
-  std::vector<int64_t> shape;
-  const std::string dims = m[1];
-  static const std::regex kDigits("\\d+");
-  for (std::sregex_iterator it(dims.begin(), dims.end(), kDigits), end; it != end; ++it)
-    shape.push_back(std::stoll(it->str()));
+  const auto shape = parse_npy_shape(file, name, m[1]);
 
   at::ScalarType dtype;
   size_t item;
@@ -66,9 +86,14 @@ at::Tensor read_npy(const fs::path& file, zip_t* archive, const std::string& nam
   else if (descr == "|u1") { dtype = at::kByte; item = 1; }
   else bad(file, fmt::format("'{}' has dtype '{}', which modelgate does not read", name, descr));
   int64_t count = 1;
-  for (auto d : shape) count *= d;
+  int64_t nbytes = 0;
+  for (auto d : shape)
+    if (__builtin_mul_overflow(count, d, &count))
+      bad(file, fmt::format("'{}' has shape [{}], whose element count overflows", name, fmt::join(shape, ", ")));
+  if (__builtin_mul_overflow(count, static_cast<int64_t>(item), &nbytes))
+    bad(file, fmt::format("'{}' has shape [{}], whose size in bytes overflows", name, fmt::join(shape, ", ")));
   const size_t data_offset = offset + header_len;
-  if (bytes.size() - data_offset != static_cast<size_t>(count) * item)
+  if (bytes.size() - data_offset != static_cast<size_t>(nbytes))
     bad(file, fmt::format("'{}' holds {} bytes of data, expected {} for shape [{}]", name,
                           bytes.size() - data_offset, count * item, fmt::join(shape, ", ")));
   auto t = at::empty(shape, at::TensorOptions().dtype(dtype));

@@ -80,3 +80,41 @@ def test_render_refuses_a_directory_output(tmp_path, demo):
     assert run("validate", job, "--device", "cpu", "--report", tmp_path / "r.json").returncode == 0
     (tmp_path / "d").mkdir()
     _refused(run("render", tmp_path / "r.json", "--html", tmp_path / "d"), "a directory")
+
+
+# ================================================== NPY headers (hostile-input issue, in part)
+def _npy(header_shape, data):
+    import struct
+
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }" % header_shape
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data
+
+
+@pytest.mark.parametrize("shape, needle", [
+    ("-450, 1, 8, 8", "'-450' is not a non-negative integer"),
+    ("12345678901234567890123, 1, 8, 8", "'12345678901234567890123'"),
+    ("4294967296, 4294967296, 4294967296, 8", "overflows"),
+    ("450, , 8, 8", "empty dimension"),
+])
+def test_npy_shapes_that_cannot_be_true_are_input_errors_naming_the_file(tmp_path, demo, shape, needle):
+    import zipfile
+
+    import numpy as np
+
+    with np.load(demo["npz"]) as d:
+        inputs, labels = d["inputs"], d["labels"]
+    bad = tmp_path / "hostile.npz"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("inputs.npy", _npy(shape, inputs.tobytes()))
+        buf = __import__("io").BytesIO()
+        np.save(buf, labels)
+        z.writestr("labels.npy", buf.getvalue())
+    job = write_job(tmp_path, job_text(demo["model"], bad, FAST,
+                                       job_extra={"reports": {"location": str(tmp_path / "reports")}}))
+    proc = run("validate", job, "--device", "cpu")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    line = error_line(proc, "hostile.npz")
+    assert needle in line, line
+    # Nothing written: the report folder holds no file (the run's lock went with it).
+    assert not list((tmp_path / "reports").glob("*")) if (tmp_path / "reports").exists() else True
