@@ -67,11 +67,15 @@ class Ruleset {
     fd_ = static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, size, 0U));
     if (fd_ < 0) throw std::runtime_error("Landlock: cannot create a ruleset (" + errno_text(errno) + ")");
   }
-  ~Ruleset() { ::close(fd_); }
+  ~Ruleset() {
+    if (fd_ >= 0) ::close(fd_);
+  }
   Ruleset(const Ruleset&) = delete;
   Ruleset& operator=(const Ruleset&) = delete;
 
   int fd() const { return fd_; }
+  /// Leaves the descriptor open for good (a thread may still restrict itself with it later).
+  void keep_open() { fd_ = -1; }
   uint64_t handled() const { return handled_; }
 
   /// Allows `access` (what of it this ABI handles) below `path`; false when the path is missing.
@@ -145,6 +149,7 @@ LandlockOutcome apply_landlock(const Policy& policy, int abi) {
   out.unconfined_threads = restrict_other_threads(ruleset.fd());
   if (::syscall(SYS_landlock_restrict_self, ruleset.fd(), 0U) != 0)
     throw std::runtime_error("Landlock: cannot restrict the process (" + errno_text(errno) + ")");
+  if (out.unconfined_threads > 0) ruleset.keep_open();
 
   std::string s = "Landlock ABI " + std::to_string(abi) + ": file reads limited to " + std::to_string(readable) +
                   " paths (" + std::to_string(from_policy) + " from the policy, the rest system and runtime files)";

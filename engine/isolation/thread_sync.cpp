@@ -3,12 +3,14 @@
 // every thread.
 #include "engine/isolation/landlock.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -22,11 +24,16 @@
 namespace modelgate::engine::isolation::detail {
 namespace {
 
-// A signal handler reaches only process-wide state. confine() runs once per process and sends
-// one signal at a time, so these three are written by one handler at a time.
+// A signal handler reaches only process-wide state. Each answering thread takes its own slot,
+// so a late answer (from a thread that had the signal blocked) cannot pass for another's.
+constexpr int kSlots = 4096;
+struct Answer {
+  std::atomic<pid_t> tid{0};
+  std::atomic<int> error{0};
+};
 std::atomic<int> g_ruleset_fd{-1};
-std::atomic<int> g_answers{0};
-std::atomic<int> g_errno{0};
+std::atomic<int> g_next_slot{0};
+Answer g_answers[kSlots];
 
 void on_restrict_signal(int) {
   const int saved = errno;
@@ -34,9 +41,20 @@ void on_restrict_signal(int) {
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
       ::syscall(SYS_landlock_restrict_self, g_ruleset_fd.load(), 0U) != 0)
     e = errno;
-  g_errno.store(e);
-  g_answers.fetch_add(1);
+  const int slot = g_next_slot.fetch_add(1);
+  if (slot < kSlots) {
+    g_answers[slot].error.store(e);
+    g_answers[slot].tid.store(static_cast<pid_t>(::syscall(SYS_gettid)));  // last: marks the slot done
+  }
   errno = saved;
+}
+
+// The answer of thread `tid`: nullopt while it has not answered, else its errno (0: restricted).
+std::optional<int> answer_of(pid_t tid) {
+  const int used = std::min(g_next_slot.load(), kSlots);
+  for (int i = 0; i < used; ++i)
+    if (g_answers[i].tid.load() == tid) return g_answers[i].error.load();
+  return std::nullopt;
 }
 
 std::set<pid_t> thread_ids() {
@@ -98,32 +116,38 @@ int restrict_other_threads(int ruleset_fd) {
     for (const pid_t tid : thread_ids()) {
       if (!done.insert(tid).second) continue;
       found = true;
-      if (blocks_signal(tid, sig)) {
-        ++unreachable;
-        continue;
-      }
-      const int before = g_answers.load();
       if (::syscall(SYS_tgkill, pid, tid, sig) != 0) {
         if (errno == ESRCH) continue;  // it ended meanwhile
         throw std::runtime_error("Landlock: cannot signal thread " + std::to_string(tid) + ": " + std::strerror(errno));
       }
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-      while (g_answers.load() == before) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          if (!thread_exists(tid)) break;
-          // The handler stays installed: the signal is still pending for that thread, and the
-          // previous disposition (for a real-time signal, usually "terminate") must not meet it.
+      // A thread blocks every signal for a moment while it starts, so a blocked signal is sent
+      // anyway and waited for; only one blocked for a quarter of a second counts as unreachable.
+      const auto start = std::chrono::steady_clock::now();
+      auto unblocked_at = start;
+      std::optional<int> answer;
+      while (!(answer = answer_of(tid))) {
+        const auto now = std::chrono::steady_clock::now();
+        if (!thread_exists(tid)) break;
+        if (!blocks_signal(tid, sig)) {
+          unblocked_at = now;
+        } else if (now - unblocked_at > std::chrono::milliseconds(250)) {
+          ++unreachable;
+          break;
+        }
+        if (now - start > std::chrono::seconds(2))
           throw std::runtime_error("Landlock: thread " + std::to_string(tid) + " (" + thread_name(tid) +
                                    ") did not take the rules within 2 s");
-        }
         std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
-      if (g_answers.load() != before && g_errno.load() != 0)
+      if (answer && *answer != 0)
         throw std::runtime_error("Landlock: thread " + std::to_string(tid) + " (" + thread_name(tid) +
-                                 ") could not restrict itself: " + std::strerror(g_errno.load()));
+                                 ") could not restrict itself: " + std::strerror(*answer));
     }
   }
-  ::sigaction(sig, &previous, nullptr);
+  // A signal still pending for an unreachable thread must meet this handler (and the ruleset,
+  // which the caller then keeps open), never the previous disposition: for a real-time signal
+  // that is usually "terminate". On a timeout above, the handler stays for the same reason.
+  if (unreachable == 0) ::sigaction(sig, &previous, nullptr);
   return unreachable;
 }
 
