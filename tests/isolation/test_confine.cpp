@@ -4,6 +4,7 @@
 #include "tests/isolation/worker_helpers.h"
 
 #include <cerrno>
+#include <csignal>
 #include <functional>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -122,6 +123,18 @@ TEST_F(Confine, ExecIsDenied) {
   const Outcome confined = run_worker(policy(), "exec", nullptr);
   EXPECT_EQ(confined.result.value("ok", true), false);
   EXPECT_EQ(confined.result.value("errno", 0), EPERM) << confined.result;
+}
+
+TEST_F(Confine, LimitsCannotBeChangedAndCoreFilesAreOff) {
+  expect_denied_only_when_confined(policy(), "limits", nullptr);
+  EXPECT_EQ(run_worker(policy(), "limits", nullptr).result.value("core", -2), 0);
+}
+
+TEST_F(Confine, SignalsToItselfStillWork) {
+  // abort() is tgkill(getpid(), gettid(), SIGABRT): the kill rules must let that through.
+  const Outcome o = run_worker(policy(), "abort", nullptr);
+  EXPECT_EQ(o.end.kind, Event::Kind::crashed) << o.end.describe();
+  EXPECT_EQ(o.end.signal, SIGABRT);
 }
 
 TEST_F(Confine, ReadsOnlyUnderReadPaths) {

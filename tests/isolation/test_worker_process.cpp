@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <sstream>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace modelgate::engine::isolation {
@@ -69,6 +70,35 @@ TEST(Worker, DestructorKillsAndReapsARunningChild) {
     pid = w.pid();
   }
   EXPECT_EQ(::kill(pid, 0), -1) << "child " << pid << " is still there (or a zombie)";
+}
+
+// Whether `pid` is gone or only a zombie (reparented children may wait a while to be reaped).
+bool ended(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(stat, text)) return true;
+  const auto close = text.rfind(')');
+  return close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'Z';
+}
+
+TEST(Worker, ChildDiesWithItsParent) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t middle = ::fork();
+  if (middle == 0) {
+    Worker w = started("sleep-forever");
+    const pid_t child = w.pid();
+    [[maybe_unused]] ssize_t n = ::write(fds[1], &child, sizeof(child));
+    ::_exit(0);  // no destructor: only PR_SET_PDEATHSIG can end the worker now
+  }
+  ::close(fds[1]);
+  pid_t child = 0;
+  ASSERT_EQ(::read(fds[0], &child, sizeof(child)), static_cast<ssize_t>(sizeof(child)));
+  ::close(fds[0]);
+  ::waitpid(middle, nullptr, 0);
+  for (int i = 0; i < 200 && !ended(child); ++i) ::usleep(10 * 1000);
+  EXPECT_TRUE(ended(child)) << "worker " << child << " outlived its parent";
+  if (!ended(child)) ::kill(child, SIGKILL);
 }
 
 TEST(Worker, InterruptIsForwardedOnce) {
