@@ -35,7 +35,7 @@ TEST(Worker, ExitStatusIsReported) {
 }
 
 TEST(Worker, CrashIsReportedWithItsSignal) {
-  const Outcome o = run_worker(nullptr, "crash");
+  const Outcome o = run_worker(json::object(), "crash");  // confined, with an empty policy
   ASSERT_EQ(o.end.kind, Event::Kind::crashed) << o.end.describe();
   EXPECT_EQ(o.end.signal, SIGSEGV);
   EXPECT_EQ(o.end.describe(), "killed by SIGSEGV (segmentation fault)");
@@ -102,7 +102,7 @@ TEST(Worker, ChildDiesWithItsParent) {
 }
 
 TEST(Worker, InterruptIsForwardedOnce) {
-  Worker w = started("wait-sigterm");
+  Worker w = started("wait-sigterm", nullptr, json::object());  // Landlock's signal scope is one-way
   Event ready = w.next(10);
   ASSERT_EQ(ready.kind, Event::Kind::message);
   ASSERT_EQ(ready.message, json({{"ready", true}}));
