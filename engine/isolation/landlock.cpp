@@ -1,5 +1,6 @@
 #include "engine/isolation/landlock.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -27,6 +28,8 @@ constexpr uint64_t kScopeAbstractUnixSocket = 1ULL << 0, kScopeSignal = 1ULL << 
 // Rights that make sense on a file (rather than a folder); the kernel refuses others there.
 constexpr uint64_t kFileRights = kFsExecute | kFsWriteFile | kFsReadFile | kFsTruncate | kFsIoctlDev;
 constexpr uint64_t kRead = kFsExecute | kFsReadFile | kFsReadDir;
+// The newest ABI whose rights this file knows; a newer kernel is used at this level.
+constexpr int kNewestKnownAbi = 7;
 
 // landlock_ruleset_attr as of ABI 6; the size passed tells the kernel which fields we mean.
 struct RulesetAttr {
@@ -125,7 +128,8 @@ std::vector<std::filesystem::path> mapped_code_folders() {
   return {folders.begin(), folders.end()};
 }
 
-LandlockOutcome apply_landlock(const Policy& policy, int abi) {
+LandlockOutcome apply_landlock(const Policy& policy, int kernel_abi) {
+  const int abi = std::min(kernel_abi, kNewestKnownAbi);
   Ruleset ruleset(abi, policy.allow_writes);
   int readable = 0, from_policy = 0, devices = 0;
   for (const auto& p : policy.read_paths)
@@ -151,7 +155,9 @@ LandlockOutcome apply_landlock(const Policy& policy, int abi) {
     throw std::runtime_error("Landlock: cannot restrict the process (" + errno_text(errno) + ")");
   if (out.unconfined_threads > 0) ruleset.keep_open();
 
-  std::string s = "Landlock ABI " + std::to_string(abi) + ": file reads limited to " + std::to_string(readable) +
+  std::string s = "Landlock ABI " + std::to_string(abi);
+  if (kernel_abi != abi) s += " (the kernel has " + std::to_string(kernel_abi) + ")";
+  s += ": file reads limited to " + std::to_string(readable) +
                   " paths (" + std::to_string(from_policy) + " from the policy, the rest system and runtime files)";
   s += policy.allow_writes ? ", writes not limited" : ", no file writes except /dev/null";
   if (devices > 0) s += ", " + std::to_string(devices) + " device path(s) read-write";

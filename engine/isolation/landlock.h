@@ -14,7 +14,7 @@ struct LandlockOutcome {
   int unconfined_threads = 0;  ///< threads that could not be reached (see confine.h)
 };
 
-/// Builds a ruleset with every right ABI `abi` knows, the rules for `policy` and for the system
+/// Builds a ruleset with every right ABI `abi` knows (up to ABI 7, the newest this code knows), the rules for `policy` and for the system
 /// files a loaded runtime reads, and restricts every thread of the process to it. Needs
 /// PR_SET_NO_NEW_PRIVS on the calling thread. Throws std::runtime_error naming the step or path.
 LandlockOutcome apply_landlock(const Policy& policy, int abi);

@@ -250,6 +250,10 @@ Event Worker::next(double timeout_seconds, const std::atomic<int>* interrupt) {
   }
 }
 
-Channel child_channel() { return Channel(kRequestFd, kMessageFd); }
+Channel child_channel() {
+  // Nothing the child might run should inherit the channel.
+  for (int fd : {kRequestFd, kMessageFd}) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return Channel(kRequestFd, kMessageFd);
+}
 
 }  // namespace modelgate::engine::isolation

@@ -146,6 +146,10 @@ TEST_F(Confine, ReadsOnlyUnderReadPaths) {
   const Outcome denied = run_worker(policy(), "read-file", out);
   EXPECT_EQ(denied.result.value("ok", true), false);
   EXPECT_EQ(denied.result.value("errno", 0), EACCES) << denied.result;
+  // /proc/self is readable, but its root link leads back to the real file, which is not.
+  const std::string via_proc = "/proc/self/root" + out;
+  EXPECT_EQ(run_worker(kNoConfine, "read-file", via_proc).result.value("ok", false), true);
+  EXPECT_EQ(run_worker(policy(), "read-file", via_proc).result.value("errno", 0), EACCES);
 }
 
 TEST_F(Confine, AReadPathMayBeASingleFile) {
