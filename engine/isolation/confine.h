@@ -13,9 +13,10 @@ namespace modelgate::engine::isolation {
 ///
 /// Threads: rlimits and seccomp (loaded with TSYNC) cover every thread. Landlock binds only the
 /// thread that calls landlock_restrict_self, so threads started before confine() are reached
-/// through a real-time signal (SIGRTMIN+4, its handler restored afterwards) and restrict
-/// themselves; a thread blocking that signal cannot be reached and is counted in
-/// Applied::landlock_unconfined_threads. RLIMIT_CPU's hard limit is one second above the soft
+/// through a real-time signal (SIGRTMIN+4; its previous handler is restored afterwards) and
+/// restrict themselves; a thread that keeps that signal blocked cannot be reached, is counted in
+/// Applied::landlock_unconfined_threads, and restricts itself only if it ever unblocks it (the
+/// handler then stays installed). RLIMIT_CPU's hard limit is one second above the soft
 /// one, so a child that ignores SIGXCPU is killed (SIGKILL) a second later.
 Applied confine(const Policy& policy);
 
