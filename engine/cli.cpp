@@ -3,6 +3,7 @@
 #include "engine/commands.h"
 #include "engine/environment.h"
 #include "engine/errors.h"
+#include "engine/model_host.h"
 #include "engine/signals.h"
 
 #include <ATen/Context.h>
@@ -103,7 +104,11 @@ int run_cli(int argc, char** argv) {
                        "CPU threads for LibTorch's intra-op pool and modelgate's CPU kernels (at::set_num_threads);\n"
                        "default: LibTorch's own choice (OMP_NUM_THREADS, else one per core)")
       ->check(CLI::Range(1, 1024));
-  validate->footer("Exit codes: 0 pass, 1 review, 2 block, 3 invalid input or config, 4 failure during the run,\n"
+  validate->footer("Each model is scanned before it is loaded (see 'modelgate scan --help'); one the scan blocks is\n"
+                   "never loaded. Model code runs in a worker process per model, confined before it opens the model\n"
+                   "(memory and CPU limits, Landlock, seccomp: no network, no new processes, no file writes); a\n"
+                   "worker that crashes, hangs or exceeds a limit is a finding for its model, and the others go on.\n"
+                   "Exit codes: 0 pass, 1 review, 2 block, 3 invalid input or config, 4 failure during the run,\n"
                    "interrupted by SIGTERM/SIGINT (a partial report is written), or another run of the job is under way.");
 
   DiffArgs da;
@@ -162,10 +167,35 @@ int run_cli(int argc, char** argv) {
   auto* keygen = app.add_subcommand("keygen", "Write an Ed25519 key pair for signing fingerprints and reports");
   keygen->add_option("--out", ka.out, "Path prefix: writes PREFIX.key (mode 0600) and PREFIX.pub")->required();
 
+  ScanArgs sa;
+  auto* scan = app.add_subcommand("scan", "Scan model files before anything loads them: archive limits, pickle globals, code that runs at load, graphs");
+  scan->add_option("models", sa.models, "Model files (TorchScript archives; torch.save files and pickles are scanned too)")->required();
+  scan->add_option("--report", sa.report, "Also write the scan as JSON to this path");
+  scan->add_option("--job", sa.job, "Take limits, accepted findings (spec.allow) and severity actions from this job's\n"
+                   "ModelVulnerabilityScanning manifest");
+  scan->footer("What is checked, before the model is loaded: the archive (record count, sizes and compression ratio\n"
+               "against limits, names with .. or absolute paths, duplicates, records TorchScript does not have);\n"
+               "every pickle, by a static opcode walk that never unpickles (globals outside what a tensor archive\n"
+               "needs; os, subprocess, builtins.eval and the like are critical); TorchScript code (__setstate__ and\n"
+               "__getstate__ beyond restoring attributes, calls of torch.save/load/from_file). Then, only if nothing\n"
+               "blocks, the model is loaded and every method's inlined graph is checked (aten::save, aten::from_file,\n"
+               "RPC: critical; operators outside aten/prim/quantized and unresolvable calls: high).\n"
+               "validate, fingerprint, compare and inspect run the same scan before every load.\n"
+               "Actions by severity: critical block, high review, others warn (a job's spec.severity may change them).\n"
+               "Exit codes: 0 clean, 1 review, 2 block, 3 a file that cannot be scanned or loaded.");
+
   InspectArgs ia;
   auto* inspect = app.add_subcommand("inspect", "List a model's submodules, parameter count and input expectations");
   inspect->add_option("model", ia.model, "TorchScript model (.pt)")->required();
   inspect->add_flag("--json", ia.json, "Print JSON instead of text");
+  inspect->footer("The model is scanned first and loaded only in a confined worker (as validate does).\n"
+                  "Exit codes: 0 done, 2 blocked by the scan or the worker failed, 3 invalid input, 4 failure.");
+  fp->footer("The model is scanned first and runs only in a confined worker (as validate does).\n"
+             "Exit codes: 0 written, 2 blocked by the scan or the worker failed, 3 invalid input, 4 failure.");
+
+  // The model worker (engine/model_host.h) is started by modelgate itself; it is not in --help.
+  auto* worker = app.add_subcommand("worker", "");
+  worker->group("");
 
   try {
     app.parse(argc, argv);
@@ -193,6 +223,8 @@ int run_cli(int argc, char** argv) {
   at::globalContext().setDeterministicCuDNN(true);
   if (threads) at::set_num_threads(*threads);
 
+  if (worker->parsed()) return run_worker();
+
   // Only validate stops cleanly on SIGTERM/SIGINT (at a batch boundary, with a partial report);
   // every other command keeps the default: the signal ends it.
   if (validate->parsed()) va.signal = &install_termination_handlers();
@@ -204,6 +236,7 @@ int run_cli(int argc, char** argv) {
     if (fp->parsed()) return cmd_fingerprint(fa, progress);
     if (cmp->parsed()) return cmd_compare(ca, progress);
     if (inspect->parsed()) return cmd_inspect(ia);
+    if (scan->parsed()) return cmd_scan(sa);
     if (keygen->parsed()) return cmd_keygen(ka);
   } catch (const std::invalid_argument& e) {  // InputError and component-level user errors
     fmt::print(stderr, "modelgate: error: {}\n", one_line(e));

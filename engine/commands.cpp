@@ -4,6 +4,8 @@
 #include "engine/device.h"
 #include "engine/environment.h"
 #include "engine/errors.h"
+#include "engine/guarded_load.h"
+#include "engine/model_fingerprint.h"
 #include "engine/model.h"
 #include "engine/report/compare_report.h"
 #include "engine/report/files.h"
@@ -23,38 +25,6 @@
 namespace modelgate::engine {
 namespace fs = std::filesystem;
 namespace {
-
-// The probe batch a fingerprint specification describes: its synthetic inputs, then its
-// real samples, re-read from the dataset it names (which must not have changed).
-at::Tensor probes_for(const fingerprint::ProbeSpec& spec) {
-  auto probes = fingerprint::synthetic_probes(spec);
-  if (spec.real <= 0) return probes;
-  const auto data = load_dataset(spec.data_path);
-  const auto digest = fingerprint::file_sha256(spec.data_path);
-  if (!spec.data_sha256.empty() && digest != spec.data_sha256)
-    throw InputError(fmt::format("{}: the probe dataset changed since the fingerprint was taken (sha256 {}…, expected {}…)",
-                                 spec.data_path, digest.substr(0, 12), spec.data_sha256.substr(0, 12)));
-  if (data.size() < spec.real)
-    throw InputError(fmt::format("{}: has {} samples, the fingerprint needs {}", spec.data_path, data.size(), spec.real));
-  return at::cat({probes, data.inputs.narrow(0, 0, spec.real)});
-}
-
-fingerprint::Fingerprint fingerprint_model(LoadedModel& model, const fingerprint::ProbeSpec& spec,
-                                           const std::vector<std::string>& layers, const c10::Device& device) {
-  const auto probes = probes_for(spec).to(device);
-  {
-    at::NoGradGuard no_grad;  // fails early, with the model's own message, on a shape mismatch
-    forward_logits(model.module, probes.narrow(0, 0, std::min<int64_t>(2, probes.size(0))), model.path.string());
-  }
-  fingerprint::Fingerprint fp;
-  try {
-    fp = fingerprint::compute(model.module, probes, spec, layers);
-  } catch (const std::invalid_argument& e) {
-    throw InputError(fmt::format("{}: {}", model.path.string(), one_line(e)));
-  }
-  fp.model_sha256 = model.sha256;
-  return fp;
-}
 
 nlohmann::json read_json_file(const std::string& path, const std::string& what) {
   std::ifstream in(path);
@@ -89,7 +59,11 @@ int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress) {
   if (!args.sign.empty()) check_signing_key(args.sign);
   check_output_path(args.out, "fingerprint", {args.model, args.data, args.sign});
   const auto device = resolve_device(args.device);
-  auto model = load_model(args.model, device);
+  std::vector<std::filesystem::path> reads;
+  if (!args.data.empty()) reads.emplace_back(args.data);
+  auto loaded = load_for_command(args.model, device, reads);
+  if (!loaded) return kBlock;
+  auto& model = *loaded;
   fingerprint::ProbeSpec spec;
   spec.seed = args.seed;
   spec.synthetic = args.probes;
@@ -102,7 +76,7 @@ int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress) {
   } else if (!args.input_shape.empty()) {
     spec.input_shape = args.input_shape;
   } else {
-    spec.input_shape = declared_input_shape(model);
+    spec.input_shape = declared_input_shape(model.metadata());
     if (spec.input_shape.empty())
       throw InputError(args.model + ": the model does not declare its input shape; pass --data or --input-shape C,H,W");
   }
@@ -112,7 +86,7 @@ int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress) {
   if (spec.boundary.count > spec.synthetic + spec.real)
     throw InputError(fmt::format("--boundary {} needs as many source probes; there are {} (--probes {} + --real {})",
                                  spec.boundary.count, spec.synthetic + spec.real, spec.synthetic, spec.real));
-  const auto capturable = fingerprint::capturable_layers(model.module);
+  const auto capturable = model.capturable_layers();
   for (const auto& layer : args.layers) {
     if (std::find(capturable.begin(), capturable.end(), layer) == capturable.end())
       throw InputError(fmt::format("--layers: {} has no capturable layer '{}' (see 'modelgate inspect {}'; capturable: {})",
@@ -122,7 +96,7 @@ int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress) {
   const auto layers = args.layers.empty() ? fingerprint::top_level_layers(capturable) : args.layers;
   progress(fmt::format("fingerprinting {} on {} probes ({} synthetic, {} real, {} boundary) on {}", args.model,
                        spec.total(), spec.synthetic, spec.real, spec.boundary.count, device.str()));
-  const auto fp = fingerprint_model(model, spec, layers, device);
+  const auto fp = model.fingerprint(spec, layers);
   auto out = fingerprint::to_json(fp);
   if (!args.sign.empty()) out["signature"] = signature_for(out, args.sign);
   const std::string text = out.dump(1) + "\n";
@@ -161,15 +135,19 @@ int cmd_compare(const CompareArgs& args, const Progress& progress) {
   } else {
     const auto device = resolve_device(args.device);
     device_name = device.str();
-    auto model = load_model(args.candidate, device);
+    std::vector<std::filesystem::path> reads;
+    if (!reference.probes.data_path.empty()) reads.emplace_back(reference.probes.data_path);
+    auto loaded = load_for_command(args.candidate, device, reads);
+    if (!loaded) return kBlock;
+    auto& model = *loaded;
     // The reference's layers, as far as the candidate has them; the rest show as unmatched.
-    const auto capturable = fingerprint::capturable_layers(model.module);
+    const auto capturable = model.capturable_layers();
     std::vector<std::string> layers;
     for (const auto& l : reference.layers) {
       if (std::find(capturable.begin(), capturable.end(), l.name) != capturable.end()) layers.push_back(l.name);
     }
     progress(fmt::format("replaying {} probes of {} on {}", reference.probes.total(), args.reference, args.candidate));
-    candidate = fingerprint_model(model, reference.probes, layers, device);
+    candidate = model.fingerprint(reference.probes, layers);
   }
   const auto cmp = fingerprint::compare(reference, candidate, thresholds);
   const auto verdict = fingerprint::to_string(cmp.verdict);
@@ -194,8 +172,9 @@ int cmd_keygen(const KeygenArgs& args) {
 }
 
 int cmd_inspect(const InspectArgs& args) {
-  const auto model = load_model(args.model, c10::Device(c10::kCPU));
-  const auto d = describe(model);
+  auto loaded = load_for_command(args.model, c10::Device(c10::kCPU));
+  if (!loaded) return kBlock;
+  const auto d = loaded->describe();
   if (args.json) {
     fmt::print("{}\n", d.dump(2));
     return 0;

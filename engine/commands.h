@@ -61,6 +61,12 @@ struct KeygenArgs {
   std::string out;  ///< path prefix: writes <out>.key and <out>.pub
 };
 
+struct ScanArgs {
+  std::vector<std::string> models;
+  std::string report;  ///< write the scan as JSON here (empty: not written)
+  std::string job;     ///< take limits, accepted findings and severity actions from this job file
+};
+
 struct InspectArgs {
   std::string model;
   bool json = false;
@@ -80,7 +86,10 @@ int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress);
 int cmd_compare(const CompareArgs& args, const Progress& progress);
 /// `modelgate keygen`: writes an Ed25519 key pair.
 int cmd_keygen(const KeygenArgs& args);
-/// `modelgate inspect`: describes a model.
+/// `modelgate scan`: scans model files before anything loads them; 0 clean, 1 review, 2 block,
+/// 3 a file that cannot be scanned.
+int cmd_scan(const ScanArgs& args);
+/// `modelgate inspect`: describes a model (exit 2 when its scan blocks it).
 int cmd_inspect(const InspectArgs& args);
 
 }  // namespace modelgate::engine

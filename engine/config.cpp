@@ -174,6 +174,34 @@ std::vector<ReportFormat> report_formats(const Doc& d, const YAML::Node& n, cons
   return out;
 }
 
+// "8Gi", "512Mi", "1G", "4096" (bytes): a size as Kubernetes writes it.
+uint64_t byte_size(const Doc& d, const YAML::Node& n, const std::string& field) {
+  const auto s = text(d, n, field);
+  static const std::pair<const char*, double> kUnits[] = {{"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0},
+                                                          {"Ti", 1099511627776.0}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}};
+  double scale = 1;
+  std::string digits = s;
+  for (const auto& [suffix, factor] : kUnits) {
+    const std::string u(suffix);
+    if (s.size() > u.size() && s.compare(s.size() - u.size(), u.size(), u) == 0) {
+      digits = s.substr(0, s.size() - u.size());
+      scale = factor;
+      break;
+    }
+  }
+  double v = 0;
+  try {
+    size_t used = 0;
+    v = std::stod(digits, &used);
+    if (used != digits.size()) throw std::invalid_argument(s);
+  } catch (const std::logic_error&) {
+    d.fail(n, field, fmt::format("expected a size such as 8Gi, 512Mi or a number of bytes, got '{}'", s));
+  }
+  if (!(v * scale >= 1) || v * scale > 1.8e19)
+    d.fail(n, field, fmt::format("expected a positive size, got '{}'", s));
+  return static_cast<uint64_t>(v * scale);
+}
+
 // "3x3", "3" or 3 → 3; the kernel must be square and odd.
 int64_t blur_kernel(const Doc& d, const YAML::Node& n, const std::string& field) {
   const auto s = text(d, n, field);
@@ -407,8 +435,36 @@ void read_fingerprinting(const Doc& d, const YAML::Node& spec, JobConfig& job) {
 
 void read_scanning(const Doc& d, const YAML::Node& spec, const std::string& name, JobConfig& job, const fs::path& base,
                    bool job_has_location, bool job_has_formats) {
-  d.warn_unknown(spec, "spec.", {"scanner", "schedule", "severity", "reports"});
+  d.warn_unknown(spec, "spec.", {"scanner", "schedule", "severity", "reports", "limits", "allow"});
   read_schedule(d, spec, name, job);
+  if (const auto& lim = spec["limits"]) {
+    if (!lim.IsMap()) d.fail(lim, "spec.limits", "expected a map such as {pickleBytes: 256Mi}");
+    d.warn_unknown(lim, "spec.limits.", {"records", "recordBytes", "totalBytes", "compressionRatio", "pickleBytes", "codeBytes", "graphNodes"});
+    auto& l = job.scan_limits;
+    if (lim["records"]) l.entries = static_cast<uint64_t>(integer(d, lim["records"], "spec.limits.records", 1));
+    if (lim["recordBytes"]) l.entry_bytes = byte_size(d, lim["recordBytes"], "spec.limits.recordBytes");
+    if (lim["totalBytes"]) l.total_bytes = byte_size(d, lim["totalBytes"], "spec.limits.totalBytes");
+    if (lim["compressionRatio"]) l.compression_ratio = number_in(d, lim["compressionRatio"], "spec.limits.compressionRatio", 1, 1e9, false);
+    if (lim["pickleBytes"]) l.pickle_bytes = byte_size(d, lim["pickleBytes"], "spec.limits.pickleBytes");
+    if (lim["codeBytes"]) l.code_bytes = byte_size(d, lim["codeBytes"], "spec.limits.codeBytes");
+    if (lim["graphNodes"]) l.graph_nodes = integer(d, lim["graphNodes"], "spec.limits.graphNodes", 1);
+  }
+  if (const auto& allow = spec["allow"]) {
+    if (!allow.IsSequence()) d.fail(allow, "spec.allow", "expected a list of {finding, sha256, reason}");
+    for (size_t i = 0; i < allow.size(); ++i) {
+      const auto f = fmt::format("spec.allow[{}]", i);
+      const auto& a = allow[i];
+      if (!a.IsMap()) d.fail(a, f, "expected {finding, sha256, reason}");
+      d.warn_unknown(a, f + ".", {"finding", "sha256", "reason"});
+      ScanAllowance s{text(d, require(d, a, "finding", f + "."), f + ".finding"),
+                      text(d, require(d, a, "sha256", f + "."), f + ".sha256"),
+                      text(d, require(d, a, "reason", f + "."), f + ".reason"), name};
+      if (s.sha256.size() != 64 || s.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+        d.fail(a["sha256"], f + ".sha256", "expected the model file's sha256 as 64 lowercase hex digits");
+      if (s.reason.empty()) d.fail(a["reason"], f + ".reason", "say why the finding is accepted");
+      job.scan_allow.push_back(std::move(s));
+    }
+  }
   if (const auto& sev = spec["severity"]) {
     if (!sev.IsMap()) d.fail(sev, "spec.severity", "expected a map such as {critical: block}");
     for (const auto& kv : sev) {
@@ -424,6 +480,76 @@ void read_scanning(const Doc& d, const YAML::Node& spec, const std::string& name
     if (r["format"]) {
       const auto formats = report_formats(d, r["format"], "spec.reports.format");
       if (!job_has_formats) job.report_formats = formats;
+    }
+  }
+}
+
+// ProcessIsolation: spec.isolation [{type: process}, {type: memory}], spec.limits
+// [{type: cpu, max: 30m}, {type: memory, max: 8Gi}], and modelgate's spec.timeouts {load, evaluation}.
+void read_isolation(const Doc& d, const YAML::Node& spec, const std::string& name, JobConfig& job) {
+  d.warn_unknown(spec, "spec.", {"isolation", "limits", "timeouts", "severity"});
+  auto& iso = job.isolation;
+  iso.manifests.push_back(name);
+  for (const char* key : {"isolation", "limits"}) {
+    const auto& list = spec[key];
+    if (!list) continue;
+    const std::string field = std::string("spec.") + key;
+    if (!list.IsSequence()) d.fail(list, field, "expected a list of {type: ...}");
+    for (size_t i = 0; i < list.size(); ++i) {
+      const auto f = fmt::format("{}[{}]", field, i);
+      const auto& item = list[i];
+      if (!item.IsMap()) d.fail(item, f, "expected {type: ...}");
+      d.warn_unknown(item, f + ".", {"type", "max"});
+      const auto type = text(d, require(d, item, "type", f + "."), f + ".type");
+      const bool limits = std::string(key) == "limits";
+      if (!limits && type != "process" && type != "memory")
+        d.fail(item["type"], f + ".type", fmt::format("expected process or memory, got '{}'", type));
+      if (limits && type != "cpu" && type != "memory")
+        d.fail(item["type"], f + ".type", fmt::format("expected cpu or memory, got '{}'", type));
+      if (!item["max"]) continue;
+      if (!limits) d.fail(item["max"], f + ".max", "limits go under spec.limits");
+      if (type == "memory") {
+        iso.memory_bytes = byte_size(d, item["max"], f + ".max");
+      } else {
+        const auto v = parse_duration(text(d, item["max"], f + ".max"));
+        if (!v || *v <= 0) d.fail(item["max"], f + ".max", "expected CPU time as a duration such as 30m");
+        iso.cpu_seconds = *v;
+      }
+    }
+  }
+  if (const auto& t = spec["timeouts"]) {
+    if (!t.IsMap()) d.fail(t, "spec.timeouts", "expected {load: 5m, evaluation: 1h}");
+    d.warn_unknown(t, "spec.timeouts.", {"load", "evaluation"});
+    for (const char* key : {"load", "evaluation"}) {
+      if (!t[key]) continue;
+      const auto field = std::string("spec.timeouts.") + key;
+      const auto v = parse_duration(text(d, t[key], field));
+      if (!v || *v <= 0) d.fail(t[key], field, "expected a duration such as 5m");
+      (std::string(key) == "load" ? iso.load_seconds : iso.evaluation_seconds) = *v;
+    }
+  }
+  if (spec["severity"]) iso.severity = severity(d, spec["severity"], "spec.severity");
+}
+
+// ModelRuntimeProtection: spec.memory {protection, isolation: process|none}, spec.inference
+// {protection, validation: strict}. modelgate always scans and validates strictly; isolation:
+// none runs model code in modelgate's own process (for debugging; the report says so).
+void read_runtime_protection(const Doc& d, const YAML::Node& spec, const std::string& name, JobConfig& job) {
+  d.warn_unknown(spec, "spec.", {"memory", "inference"});
+  job.isolation.manifests.push_back(name);
+  if (const auto& m = spec["memory"]) {
+    d.warn_unknown(m, "spec.memory.", {"protection", "isolation"});
+    if (m["isolation"]) {
+      const auto v = text(d, m["isolation"], "spec.memory.isolation");
+      if (v != "process" && v != "none") d.fail(m["isolation"], "spec.memory.isolation", fmt::format("expected process or none, got '{}'", v));
+      job.isolation.process = v == "process";
+    }
+  }
+  if (const auto& i = spec["inference"]) {
+    d.warn_unknown(i, "spec.inference.", {"protection", "validation"});
+    if (i["validation"]) {
+      const auto v = text(d, i["validation"], "spec.inference.validation");
+      if (v != "strict") d.fail(i["validation"], "spec.inference.validation", fmt::format("expected strict, got '{}' (modelgate always scans before load)", v));
     }
   }
 }
@@ -579,6 +705,10 @@ JobConfig load_job(const fs::path& file) {
       read_resources(d, spec, name, job);
     } else if (kind == "ModelPermissions") {
       read_permissions(d, spec, name, job, base);
+    } else if (kind == "ProcessIsolation") {
+      read_isolation(d, spec, name, job);
+    } else if (kind == "ModelRuntimeProtection") {
+      read_runtime_protection(d, spec, name, job);
     } else if (kind == "ModelVulnerabilityScanning") {
       read_scanning(d, spec, name, job, base, !job.report_location.empty(), job_has_formats);
     } else {

@@ -2,8 +2,9 @@
 // The job file: a multi-document YAML file in the security.nootropic.ai/v1 dialect. One
 // ValidationJob document names the models, the dataset and the report location; the seed
 // manifests (AdversarialTesting, RobustnessTesting, ModelFingerprinting,
-// ModelVulnerabilityScanning) say what to evaluate.
+// ModelVulnerabilityScanning, ProcessIsolation, ...) say what to evaluate and how.
 #include "engine/plans.h"
+#include "engine/scan/scan.h"
 #include "engine/severity.h"
 
 #include <cstdint>
@@ -63,6 +64,28 @@ struct PermissionRule {
   std::string manifest;
 };
 
+/// A scan finding accepted for one exact file (ModelVulnerabilityScanning spec.allow): it is
+/// recorded in the report with the reason and does not count towards the verdict.
+struct ScanAllowance {
+  std::string finding;  ///< a finding id such as "code/setstate"
+  std::string sha256;   ///< of the model file it applies to
+  std::string reason;
+  std::string manifest;
+};
+
+/// How model code is confined (ProcessIsolation, ModelRuntimeProtection): a worker process per
+/// model with these limits. A worker that crashes, hangs or exceeds a limit is a finding of
+/// `severity` for its model; the rest of the job goes on.
+struct IsolationSpec {
+  bool process = true;                   ///< false only with ModelRuntimeProtection spec.memory.isolation: none
+  std::optional<uint64_t> memory_bytes;  ///< unset: three quarters of the machine's memory
+  std::optional<double> cpu_seconds;     ///< CPU time of one worker
+  double load_seconds = 300;             ///< loading, the graph check and the first forward
+  double evaluation_seconds = 3600;      ///< one evaluation (an attack at one ε, a corruption level, ...)
+  Severity severity = Severity::critical;
+  std::vector<std::string> manifests;    ///< the manifests that set these
+};
+
 struct JobConfig {
   std::filesystem::path file;  ///< the job file itself
   std::string name;            ///< ValidationJob metadata.name
@@ -91,6 +114,9 @@ struct JobConfig {
   std::optional<ResourceMonitoringSpec> resources;
   std::vector<PermissionRule> permissions;
   Severity permission_severity = Severity::medium;
+  scan::ScanLimits scan_limits;           ///< ModelVulnerabilityScanning spec.limits
+  std::vector<ScanAllowance> scan_allow;  ///< ModelVulnerabilityScanning spec.allow
+  IsolationSpec isolation;
 };
 
 /// Reads and checks a job file. Throws InputError naming the file, the document and the

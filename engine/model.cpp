@@ -53,11 +53,10 @@ at::Tensor forward_logits(torch::jit::Module& module, const at::Tensor& x, const
   return logits;
 }
 
-std::vector<int64_t> declared_input_shape(const LoadedModel& model) {
+std::vector<int64_t> declared_input_shape(const nlohmann::json& metadata) {
   std::vector<int64_t> shape;
-  if (model.metadata.is_object() && model.metadata.contains("input_shape") &&
-      model.metadata["input_shape"].is_array()) {
-    for (const auto& d : model.metadata["input_shape"])
+  if (metadata.is_object() && metadata.contains("input_shape") && metadata["input_shape"].is_array()) {
+    for (const auto& d : metadata["input_shape"])
       if (d.is_number_integer()) shape.push_back(d.get<int64_t>());
   }
   return shape;
@@ -102,7 +101,7 @@ nlohmann::json describe(const LoadedModel& model) {
   }
   j["submodules"] = subs;
   j["capturableLayers"] = fingerprint::capturable_layers(model.module);
-  const auto shape = declared_input_shape(model);
+  const auto shape = declared_input_shape(model.metadata);
   nlohmann::json input;
   if (!shape.empty()) {
     input["shape"] = shape;

@@ -24,9 +24,9 @@ LoadedModel load_model(const std::filesystem::path& path, const c10::Device& dev
 /// rejects the input (shape, channels) or returns something other than one N×K tensor.
 at::Tensor forward_logits(torch::jit::Module& module, const at::Tensor& x, const std::string& path);
 
-/// The per-sample input shape the model expects, from its modelgate.json metadata; empty if
+/// The per-sample input shape a model expects, from its modelgate.json `metadata`; empty if
 /// the archive does not say.
-std::vector<int64_t> declared_input_shape(const LoadedModel& model);
+std::vector<int64_t> declared_input_shape(const nlohmann::json& metadata);
 
 /// What `modelgate inspect` shows: submodules, parameter counts, buffers, capturable layers
 /// and input expectations.

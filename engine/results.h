@@ -100,6 +100,32 @@ struct ResourceFigures {
   }
 };
 
+/// A scan finding the job accepted for this exact file (ModelVulnerabilityScanning spec.allow).
+struct AcceptedFinding {
+  std::string check;  ///< scan/<id>
+  std::string location, message, reason, manifest;
+};
+
+/// How the worker that ran the model's code was confined: one true line per mechanism.
+struct IsolationInfo {
+  bool process = false;  ///< false: the model ran in modelgate's own process (isolation: none)
+  std::string landlock, seccomp, memory, cpu;
+  std::string timeouts;  ///< e.g. "load 300 s, each evaluation 3600 s"
+};
+
+/// What the scan before load (and the graph check after it) saw. The findings that count are
+/// in ModelResult::findings as scan/<id>.
+struct ScanSummary {
+  std::string format;         ///< TorchScript archive, torch.save archive, pickle, unknown
+  int64_t records = 0, pickles = 0;
+  bool loaded = false;        ///< the scan allowed the load
+  bool blocked = false;       ///< the scan or the graph check blocked the model: none of its checks ran
+  bool graphs_checked = false;
+  int64_t graph_nodes = 0;
+  std::vector<AcceptedFinding> accepted;
+  std::optional<IsolationInfo> isolation;
+};
+
 /// Everything the run found out about one model.
 struct ModelResult {
   std::string name;
@@ -111,6 +137,7 @@ struct ModelResult {
   std::optional<FingerprintSummary> fingerprint;
   std::optional<InferenceFigures> inference;
   std::optional<ResourceFigures> resources;
+  std::optional<ScanSummary> scan;
   std::vector<SkippedCheck> skipped;
   std::vector<Finding> findings;
 };

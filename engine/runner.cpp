@@ -4,6 +4,8 @@
 #include "engine/device.h"
 #include "engine/evaluate_model.h"
 #include "engine/findings.h"
+#include "engine/guarded_load.h"
+#include "engine/model_host.h"
 #include "engine/model.h"
 #include "engine/monitoring.h"
 #include "engine/permissions.h"
@@ -81,11 +83,34 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
   std::optional<JobResult> baseline;
   auto baseline_info = find_baseline(job, options, baseline);
   const Dataset data = load_dataset(job.dataset);
-  std::vector<LoadedModel> models;
+  // Each model is scanned before it is loaded; one the scan blocks is never loaded, and its
+  // checks are recorded as not run.
+  // Model code runs in a confined worker per model that may read the model, the job and the
+  // dataset; a worker that crashes, hangs or exceeds a limit costs only its own model.
+  const auto policy = ScanPolicy::from_job(job);
+  HostSettings settings;
+  settings.isolation = job.isolation;
+  settings.read_paths = {job.file, job.dataset};
+  settings.signal = options.signal;
+  std::vector<std::optional<ModelHost>> models;
+  std::vector<ModelScan> scans;
   std::vector<ModelChecks> checks;
+  std::vector<std::optional<Finding>> failures;  // isolation/*: workers that crashed, hung or hit a limit
   for (const auto& entry : job.models) {
-    models.push_back(load_model(entry.path, device));
-    checks.push_back(check_model_against_data(models.back(), data, job, device));
+    auto checked = scan_and_load(entry.path, device, policy, settings);
+    ModelChecks c;
+    if (checked.host) {
+      try {
+        c = checked.host->preflight(job, data);
+      } catch (const WorkerFailure& e) {
+        checked.failure = failure_finding(e, policy, job.isolation.severity);
+        checked.host.reset();
+      }
+    }
+    scans.push_back(std::move(checked.scan));
+    models.push_back(std::move(checked.host));
+    checks.push_back(c);
+    failures.push_back(std::move(checked.failure));
   }
 
   out.tool_version = MODELGATE_VERSION;
@@ -103,19 +128,43 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
   RunResult run;
   EvaluationContext ctx{device, seed, options.progress, &stop, options.records ? &run.records : nullptr};
   for (size_t i = 0; i < models.size(); ++i) {
-    if (stop.job_stopped()) {  // a model the run did not reach: every check skipped, nothing loaded further
+    const auto& scan = scans[i];
+    const auto not_run = [&](const std::string& reason) {
       ModelResult r;
       r.name = job.models[i].name;
-      r.path = models[i].path.string();
-      r.sha256 = models[i].sha256;
-      r.skipped = all_checks_skipped(job, *stop.reason(""));
+      r.path = job.models[i].path.string();
+      r.sha256 = scan.sha256;
+      r.scan = scan.summary;
+      r.findings = scan.findings;
+      if (failures[i]) r.findings.push_back(*failures[i]);
+      r.skipped = all_checks_skipped(job, reason);
       out.models.push_back(std::move(r));
+    };
+    if (failures[i]) {
+      not_run(failures[i]->message);
       continue;
     }
-    auto r = evaluate_model(job, job.models[i].name, models[i], data, ctx);
-    r.findings = derive_findings(job, r, checks[i]);
-    for (auto& f : monitoring_findings(job, r)) r.findings.push_back(std::move(f));
-    out.models.push_back(std::move(r));
+    if (!models[i] || stop.job_stopped()) {  // blocked, or not reached: every check skipped
+      not_run(models[i] ? *stop.reason("")
+              : scan.summary.loaded ? "blocked by the graph check after the load"
+                                    : "blocked by the scan before the load");
+      continue;
+    }
+    std::map<std::string, double> spent;
+    try {
+      auto r = models[i]->evaluate(job, data, job.models[i].name, checks[i], ctx, spent, stop.job_seconds_left(),
+                                   stop.manifest_seconds_left());
+      for (const auto& [manifest, seconds] : spent) stop.charge(manifest, seconds);
+      auto findings = scan.findings;
+      for (auto& f : r.findings) findings.push_back(std::move(f));
+      r.findings = std::move(findings);
+      r.scan = scan.summary;
+      out.models.push_back(std::move(r));
+    } catch (const WorkerFailure& e) {
+      failures[i] = failure_finding(e, policy, job.isolation.severity);
+      not_run(e.what());
+    }
+    models[i].reset();  // the worker exits: its memory is not held while the next model runs
   }
 
   out.permissions = check_permissions(job, options.key_files);
@@ -125,7 +174,10 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
   }
   out.interrupted = stop.signal_name();
   int64_t skipped = 0;
-  for (const auto& m : out.models) skipped += static_cast<int64_t>(m.skipped.size());
+  for (size_t i = 0; i < out.models.size(); ++i) {  // a blocked or failed model is a verdict, not a run cut short
+    const auto& m = out.models[i];
+    if ((!m.scan || !m.scan->blocked) && !failures[i]) skipped += static_cast<int64_t>(m.skipped.size());
+  }
   out.complete = skipped == 0 && !out.interrupted;
   // A budget that ran out is a finding: the figures the job asked for are not all there.
   std::vector<std::string> budgets;

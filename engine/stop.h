@@ -2,6 +2,7 @@
 // When a run must stop early: a signal (SIGTERM/SIGINT from cron, systemd, Kubernetes or Slurm),
 // the job's time budget, or a manifest's own budget (its schedule.duration). Evaluations ask at
 // every batch boundary; the runner records what was skipped and why.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -44,6 +45,23 @@ class StopControl {
   bool job_budget_exceeded() const;
   /// Manifests whose budget ran out.
   std::vector<std::string> exhausted_manifests() const;
+
+  /// What is left of the job budget, in seconds (nullopt: no job budget). A model worker gets it.
+  std::optional<double> job_seconds_left() const {
+    if (!job_budget_) return std::nullopt;
+    return std::max(0.0, *job_budget_ - elapsed());
+  }
+  /// What is left of each manifest budget, in seconds.
+  std::map<std::string, double> manifest_seconds_left() const {
+    std::map<std::string, double> out;
+    for (const auto& [name, budget] : manifest_budget_) {
+      const auto s = spent_.find(name);
+      out[name] = std::max(0.0, budget - (s == spent_.end() ? 0.0 : s->second));
+    }
+    return out;
+  }
+  /// Evaluation seconds charged so far, per manifest.
+  const std::map<std::string, double>& spent() const { return spent_; }
 
  private:
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }

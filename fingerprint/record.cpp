@@ -238,6 +238,8 @@ std::map<std::string, std::string> Fingerprint::digests() const {
 
 nlohmann::json to_json(const ProbeSpec& spec) { return probes_json(spec, /*with_inputs=*/true); }
 
+ProbeSpec probe_spec_from_json(const nlohmann::json& j) { return probes_from_json(j, "probes"); }
+
 nlohmann::json to_json(const Fingerprint& fp) {
   json tensors = json::object();
   for (const auto& [name, t] : fp.tensors) {

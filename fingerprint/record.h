@@ -90,6 +90,8 @@ inline constexpr int kFormatVersion = 2;
 
 /// JSON form of a probe spec (seed, synthetic, inputShape, dataPath, dataSha256, real, boundary).
 nlohmann::json to_json(const ProbeSpec& spec);
+/// Parses to_json(ProbeSpec)'s form; throws std::invalid_argument naming the bad field.
+ProbeSpec probe_spec_from_json(const nlohmann::json& j);
 
 /// JSON form, camelCase keys; see fingerprint/schema/fingerprint.schema.json.
 nlohmann::json to_json(const Fingerprint& fp);

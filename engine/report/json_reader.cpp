@@ -250,6 +250,30 @@ void read_monitoring(const Reader& rd, const json& j, const std::string& path, M
   }
 }
 
+ScanSummary read_scan(const Reader& rd, const json& j, const std::string& path) {
+  ScanSummary s;
+  s.format = rd.text(j, "format", path);
+  s.records = rd.integer(j, "records", path);
+  s.pickles = rd.integer(j, "pickles", path);
+  s.loaded = rd.boolean(j, "loaded", path);
+  s.blocked = rd.boolean(j, "blocked", path);
+  s.graphs_checked = rd.boolean(j, "graphsChecked", path);
+  s.graph_nodes = rd.integer(j, "graphNodes", path);
+  const auto& accepted = rd.array(j, "accepted", path);
+  for (size_t i = 0; i < accepted.size(); ++i) {
+    const auto p = fmt::format("{}.accepted[{}]", path, i);
+    s.accepted.push_back({rd.text(accepted[i], "check", p), rd.text(accepted[i], "location", p), rd.text(accepted[i], "message", p),
+                          rd.text(accepted[i], "reason", p), rd.text(accepted[i], "manifest", p)});
+  }
+  if (!rd.field(j, "isolation", path).is_null()) {
+    const auto& iso = rd.object(j, "isolation", path);
+    const auto p = path + ".isolation";
+    s.isolation = IsolationInfo{rd.boolean(iso, "process", p), rd.text(iso, "landlock", p), rd.text(iso, "seccomp", p),
+                                rd.text(iso, "memory", p),     rd.text(iso, "cpu", p),      rd.text(iso, "timeouts", p)};
+  }
+  return s;
+}
+
 ModelResult read_model(const Reader& rd, const json& j, const std::string& path) {
   ModelResult m;
   m.name = rd.text(j, "name", path);
@@ -265,6 +289,7 @@ ModelResult read_model(const Reader& rd, const json& j, const std::string& path)
   if (!rd.field(j, "fingerprint", path).is_null())
     m.fingerprint = read_fingerprint(rd, rd.object(j, "fingerprint", path), path + ".fingerprint");
   if (j.contains("monitoring")) read_monitoring(rd, rd.object(j, "monitoring", path), path + ".monitoring", m);
+  if (j.contains("scan") && !j["scan"].is_null()) m.scan = read_scan(rd, rd.object(j, "scan", path), path + ".scan");
   if (j.contains("skipped")) {
     const auto& skipped = rd.array(j, "skipped", path);
     for (size_t i = 0; i < skipped.size(); ++i) {
@@ -372,6 +397,10 @@ JobResult job_result_from_json(const json& j, const std::string& source) {
   if (rd.text(j, "verdict", "") != verdict_name(r.verdict()))
     rd.fail("verdict", fmt::format("says '{}' but the findings give '{}'", rd.text(j, "verdict", ""), verdict_name(r.verdict())));
   return r;
+}
+
+ModelResult model_result_from_json(const json& model, const std::string& source) {
+  return read_model(Reader(source), model, "model");
 }
 
 JobResult read_report(const std::filesystem::path& path) {

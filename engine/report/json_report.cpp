@@ -134,6 +134,20 @@ Json permission_json(const PermissionCheck& c) {
           {"allowed", fmt::format("{:04o}", c.allowed)}, {"ok", c.ok()}};
 }
 
+Json scan_json(const ScanSummary& s) {
+  Json accepted = Json::array();
+  for (const auto& a : s.accepted)
+    accepted.push_back({{"check", a.check}, {"location", a.location}, {"message", a.message}, {"reason", a.reason},
+                        {"manifest", a.manifest}});
+  Json isolation;
+  if (s.isolation)
+    isolation = {{"process", s.isolation->process}, {"landlock", s.isolation->landlock}, {"seccomp", s.isolation->seccomp},
+                 {"memory", s.isolation->memory}, {"cpu", s.isolation->cpu}, {"timeouts", s.isolation->timeouts}};
+  return {{"format", s.format},   {"records", s.records},          {"pickles", s.pickles},
+          {"loaded", s.loaded},   {"blocked", s.blocked},          {"graphsChecked", s.graphs_checked},
+          {"graphNodes", s.graph_nodes}, {"accepted", std::move(accepted)}, {"isolation", std::move(isolation)}};
+}
+
 Json model_json(const ModelResult& m) {
   Json adversarial = Json::array(), robustness = Json::array(), findings = Json::array();
   for (const auto& a : m.attacks) adversarial.push_back(attack_json(a));
@@ -149,6 +163,7 @@ Json model_json(const ModelResult& m) {
           {"robustness", std::move(robustness)},
           {"fingerprint", m.fingerprint ? fingerprint_json(*m.fingerprint) : Json()},
           {"monitoring", monitoring_json(m)},
+          {"scan", m.scan ? scan_json(*m.scan) : Json()},
           {"skipped", std::move(skipped)},
           {"findings", std::move(findings)}};
 }
@@ -204,6 +219,8 @@ Json report_json(const JobResult& r) {
   if (!r.signature.is_null()) j["signature"] = Json(r.signature);
   return j;
 }
+
+nlohmann::ordered_json model_result_json(const ModelResult& model) { return model_json(model); }
 
 std::string report_text(const JobResult& result) { return report_json(result).dump(2) + "\n"; }
 

@@ -13,6 +13,11 @@ namespace modelgate::engine {
 /// The report document, keys in the schema's documented order.
 nlohmann::ordered_json report_json(const JobResult& result);
 
+/// One model's results as the report writes them, and read back (the model worker sends its
+/// results this way).
+nlohmann::ordered_json model_result_json(const ModelResult& model);
+ModelResult model_result_from_json(const nlohmann::ordered_json& model, const std::string& source);
+
 /// The `environment` object of reports.
 nlohmann::ordered_json environment_json(const Environment& environment);
 

@@ -36,7 +36,12 @@ std::string summary_text(const JobResult& r, const std::vector<std::pair<std::st
                               r.job_name, r.device, r.seed, r.dataset.samples, shown_path(r.dataset.path));
   for (const auto& m : r.models) {
     s += fmt::format("\n{}  ({}, sha256 {}…)\n", m.name, shown_path(m.path), m.sha256.substr(0, 16));
-    s += fmt::format("  {:<44} {}\n", "clean accuracy", percent(m.clean));
+    const bool blocked = m.scan && m.scan->blocked;
+    if (blocked)
+      s += fmt::format("  not run: blocked by the {} ({} checks skipped)\n",
+                       m.scan->loaded ? "graph check after the load" : "scan before the load", m.skipped.size());
+    else
+      s += fmt::format("  {:<44} {}\n", "clean accuracy", percent(m.clean));
     for (const auto& a : m.attacks)
       s += fmt::format("  {:<44} {}  {:.2f}s\n", attack_label(a.plan), percent(a.robust), a.seconds);
     for (const auto& c : m.corruptions)
@@ -57,7 +62,7 @@ std::string summary_text(const JobResult& r, const std::vector<std::pair<std::st
                        u.peak_rss_bytes / 1048576.0, 100 * u.memory_share(), 100 * u.cpu_share(), u.cores,
                        u.gpu_share() ? fmt::format(", GPU {:.1f}%", 100 * *u.gpu_share()) : "");
     }
-    if (!m.skipped.empty()) {
+    if (!m.skipped.empty() && !blocked) {
       s += fmt::format("  skipped: {}\n", m.skipped.size());
       for (const auto& k : m.skipped) s += fmt::format("    {}: {}\n", k.description, k.reason);
     }
@@ -67,6 +72,10 @@ std::string summary_text(const JobResult& r, const std::vector<std::pair<std::st
       s += fmt::format("  findings: {}\n", m.findings.size());
       for (const auto& f : m.findings)
         s += fmt::format("    [{} → {}] {}: {}\n", to_string(f.severity), to_string(f.action), f.check, f.message);
+    }
+    if (m.scan && !m.scan->accepted.empty()) {
+      s += fmt::format("  accepted by the job: {}\n", m.scan->accepted.size());
+      for (const auto& a : m.scan->accepted) s += fmt::format("    {} at {} ({}: {})\n", a.check, a.location, a.manifest, a.reason);
     }
   }
   if (!r.job_findings.empty()) {

@@ -270,7 +270,7 @@ def _normalised(node):
 
 # Keys schema version 2 added (nightly operations): the only keys a report may have beyond the
 # golden one's, wherever they sit.
-V2_ADDED = {"complete", "interrupted", "baseline", "permissions", "skipped", "monitoring"}
+V2_ADDED = {"complete", "interrupted", "baseline", "permissions", "skipped", "monitoring", "scan"}
 
 
 def _key_order(node, path="$"):

@@ -1,0 +1,128 @@
+// The scan's parts on hand-made input: the pickle walk, the globals policy, the code check.
+// The corpus of real malicious and benign model files is scanned in tests/cli/test_scan.py.
+#include "engine/scan/code_check.h"
+#include "engine/scan/globals.h"
+#include "engine/scan/pickle_walk.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace modelgate::engine::scan {
+namespace {
+
+using namespace std::string_literals;
+
+std::vector<std::string> names(const PickleWalk& w) {
+  std::vector<std::string> out;
+  for (const auto& g : w.globals) out.push_back(g.qualified());
+  return out;
+}
+
+TEST(PickleWalk, FindsGlobalsInEveryProtocol) {
+  // pickle.dumps of an object whose __reduce__ returns (os.system, ('true',)), protocols 0, 2, 4.
+  const auto p0 = "cposix\nsystem\np0\n(Vtrue\np1\ntp2\nRp3\n."s;
+  const auto p2 = "\x80\x02" "cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."s;
+  const auto p4 = "\x80\x04\x95\x1f\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94\x93\x94\x8c\x04true\x94\x85\x94R\x94."s;
+  for (const auto& p : {p0, p2, p4}) {
+    const auto w = walk_pickle(p);
+    EXPECT_FALSE(w.error) << *w.error;
+    EXPECT_EQ(names(w), std::vector<std::string>{"posix.system"});
+    EXPECT_EQ(w.end, p.size());
+  }
+}
+
+TEST(PickleWalk, StackGlobalThroughTheMemo) {
+  // The module and name strings are memoized, then fetched back with BINGET for STACK_GLOBAL.
+  const auto p = "\x80\x04\x8c\x02os\x94\x8c\x06system\x94" "0" "0" "h\x00h\x01\x93."s;
+  const auto w = walk_pickle(p);
+  ASSERT_FALSE(w.error) << *w.error;
+  EXPECT_EQ(names(w), std::vector<std::string>{"os.system"});
+}
+
+TEST(PickleWalk, MalformedInputIsAnErrorNotACrash) {
+  EXPECT_TRUE(walk_pickle("\x80\x02"s).error);                       // no STOP
+  EXPECT_TRUE(walk_pickle("\x80\x02X\xff\xff\xff\x7f"s).error);      // length past the end
+  EXPECT_TRUE(walk_pickle("\x80\x02\xff."s).error);                  // unknown opcode
+  EXPECT_TRUE(walk_pickle("\x80\x02R."s).error);                     // stack underflow
+  EXPECT_TRUE(walk_pickle("\x80\x04K\x01K\x02\x93."s).error);        // STACK_GLOBAL on integers
+  EXPECT_TRUE(walk_pickle("\x80\x02h\x05."s).error);                 // memo key never stored
+  EXPECT_TRUE(walk_pickle(""s).error);
+}
+
+TEST(PickleWalk, APickleBombIsRefusedWithinBoundedMemory) {
+  // Ten million NONE pushes: a valid pickle whose stack alone would take hundreds of MB.
+  const auto bomb = "\x80\x02" + std::string(10'000'000, 'N') + ".";
+  const auto w = walk_pickle(bomb);
+  ASSERT_TRUE(w.error);
+  EXPECT_NE(w.error->find("stack grows past"), std::string::npos) << *w.error;
+}
+
+TEST(PickleWalk, ConsecutivePicklesOfALegacyTorchSave) {
+  const auto a = "\x80\x02K\x01."s, b = "\x80\x02" "cos\nsystem\n."s;
+  const auto walks = walk_pickles(a + b + "raw storage bytes");
+  ASSERT_EQ(walks.size(), 2u);
+  EXPECT_EQ(names(walks[1]), std::vector<std::string>{"os.system"});
+}
+
+TEST(Globals, TensorArchiveGlobalsAreAllowed) {
+  for (const auto& [m, n] : std::vector<std::pair<std::string, std::string>>{
+           {"torch._utils", "_rebuild_tensor_v2"}, {"collections", "OrderedDict"}, {"torch", "FloatStorage"},
+           {"torch", "QInt8Storage"}, {"__torch__.torch.nn.modules.conv", "Conv2d"}, {"torch.jit._pickle", "build_intlist"},
+           {"torch", "per_tensor_affine"}})
+    EXPECT_FALSE(classify_global(m, n)) << m << "." << n;
+}
+
+TEST(Globals, CodeRunningGlobalsAreCritical) {
+  for (const auto& [m, n] : std::vector<std::pair<std::string, std::string>>{
+           {"os", "system"}, {"posix", "system"}, {"subprocess", "Popen"}, {"builtins", "eval"}, {"__builtin__", "exec"},
+           {"builtins", "getattr"}, {"runpy", "run_path"}, {"socket", "create_connection"}, {"torch", "load"},
+           {"os.path", "join"}})
+    EXPECT_EQ(classify_global(m, n).value_or(GlobalVerdict{Severity::low, ""}).severity, Severity::critical) << m << "." << n;
+  EXPECT_EQ(classify_global("builtins", "print")->severity, Severity::high);
+  EXPECT_EQ(classify_global("mypackage.layers", "Custom")->severity, Severity::high);
+  EXPECT_EQ(classify_global("torch", "Storage.evil")->severity, Severity::high);  // not a storage class
+}
+
+TEST(CodeCheck, TrivialStateMethodsPass) {
+  const auto code =
+      "class M(Module):\n"
+      "  def __getstate__(self: __torch__.M) -> Tuple[float, Tensor]:\n"
+      "    scale = self.scale\n"
+      "    w = self.w\n"
+      "    return (scale, w)\n"
+      "  def __setstate__(self: __torch__.M,\n"
+      "    state: Tuple[float, Tensor]) -> NoneType:\n"
+      "    self.scale = (state)[0]\n"
+      "    self.w = (state)[1]\n"
+      "    return None\n"
+      "  def forward(self: __torch__.M, x: Tensor) -> Tensor:\n"
+      "    return torch.mul(x, self.scale)\n";
+  EXPECT_TRUE(check_code(code, "m/code/__torch__.py").empty());
+}
+
+TEST(CodeCheck, SetstateThatDoesMoreIsCritical) {
+  const auto code =
+      "  def __setstate__(self: __torch__.M,\n"
+      "    state: Tuple[str, Tensor]) -> NoneType:\n"
+      "    self.path = (state)[0]\n"
+      "    _0 = torch.copy_(torch.ones([8]), (state)[1])\n"
+      "    return None\n";
+  const auto f = check_code(code, "m/code/__torch__.py");
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].id, "code/setstate");
+  EXPECT_EQ(f[0].severity, Severity::critical);
+  EXPECT_EQ(f[0].location, "m/code/__torch__.py:1");
+}
+
+TEST(CodeCheck, FileAccessAnywhereIsCritical) {
+  const auto f = check_code("  def forward(self, x: Tensor) -> Tensor:\n    torch.save(x, \"/tmp/x\")\n    return x\n", "c.py");
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].id, "code/file-access");
+  EXPECT_EQ(f[0].location, "c.py:2");
+  EXPECT_EQ(check_code("    t = torch.from_file(path, True, 8, dtype=0)\n", "c.py").size(), 1u);
+  EXPECT_TRUE(check_code("    y = torch.saved_tensor(x)\n    z = self.save\n", "c.py").empty());
+}
+
+}  // namespace
+}  // namespace modelgate::engine::scan
