@@ -244,3 +244,17 @@ def test_modelgate_flags_everything_the_peers_flag_and_more(corpus, tmp_path):
     assert (modelscan | picklescan) <= ours, f"flagged by a peer and not by modelgate: {(modelscan | picklescan) - ours}"
     # The TorchScript attacks are what the peers miss.
     assert len(ours) > len(modelscan | picklescan)
+
+
+def test_the_calibration_zoo_scans_clean(tmp_path):
+    """The fingerprint calibration zoo (scripts/make_zoo.py: 46 scripted and traced models of
+    several architectures) has no scan finding at all."""
+    zoo = tmp_path / "zoo"
+    subprocess.run([sys.executable, REPO_ROOT / "scripts" / "make_zoo.py", "--out-dir", zoo], check=True,
+                   capture_output=True, timeout=900)
+    models = sorted(zoo.glob("*.pt"))
+    assert len(models) >= 40
+    proc = run("scan", *models, timeout=900)
+    assert proc.returncode == 0, proc.stdout
+    assert "scan/" not in proc.stdout
+    assert proc.stdout.count("verdict: pass") == len(models)
