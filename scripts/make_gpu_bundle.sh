@@ -2,7 +2,7 @@
 # Makes .bundle/, what scripts/gpu_check.sh needs on an offline GPU machine that has only
 # CUDA 13.0, CMake/Ninja, a C++ compiler and a Python 3.12 with PyTorch 2.11.0+cu130:
 #   .bundle/root/      Debian bookworm's development packages for modelgate's C++ dependencies
-#                      (yaml-cpp, nlohmann-json, CLI11, fmt, libzip, OpenSSL, GoogleTest,
+#                      (yaml-cpp, nlohmann-json, CLI11, fmt, libzip, libseccomp, OpenSSL, GoogleTest,
 #                      Google Benchmark) and pkgconf, unpacked with dpkg -x; the pkg-config
 #                      files rewritten to be relative to their own location
 #   .bundle/bin/pkg-config   runs the bundled pkgconf with its library
@@ -21,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # bzip2 is needed: modelgate links libzip dynamically, which uses neither's headers.
 PACKAGES=(libyaml-cpp-dev libyaml-cpp0.7 nlohmann-json3-dev libcli11-dev libfmt-dev libfmt9
   libzip-dev libzip4 libssl-dev libssl3 libgtest-dev libgmock-dev libbenchmark-dev libbenchmark1debian
-  pkgconf-bin libpkgconf3)
+  libseccomp-dev libseccomp2 pkgconf-bin libpkgconf3)
 # Python packages only the tests import, pinned as in scripts/requirements.txt: pytest and
 # jsonschema with their (small) dependencies, resolved by pip for the target interpreter;
 # torchattacks alone, since what it needs (torch, torchvision, scipy, requests, tqdm) is part
@@ -83,6 +83,7 @@ LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$here/root/usr
 EOF
 chmod +x "$bundle/bin/pkg-config"
 "$bundle/bin/pkg-config" --modversion libzip >/dev/null
+"$bundle/bin/pkg-config" --modversion libseccomp >/dev/null
 
 echo "make_gpu_bundle: downloading wheels for CPython 3.12: ${WHEELS[*]} (and dependencies), ${WHEELS_NO_DEPS[*]}"
 target=(--only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64
