@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <map>
 
 namespace modelgate::engine::scan {
@@ -21,9 +23,69 @@ struct Item {
   std::string text;
 };
 
+// A read window over a ByteSource: bytes come in chunks and are dropped once consumed.
+class Stream {
+ public:
+  Stream(ByteSource& source, uint64_t limit) : source_(source), limit_(limit) {}
+
+  uint64_t pos() const { return pos_; }
+  // Makes `n` bytes available at window(); false if the source ends first.
+  bool fill(size_t n) {
+    if (start_ > 0 && start_ == buf_.size()) {
+      buf_.clear();
+      start_ = 0;
+    }
+    while (buf_.size() - start_ < n) {
+      if (start_ > kChunk) {  // keep the window small: drop what was consumed
+        buf_.erase(0, start_);
+        start_ = 0;
+      }
+      const uint64_t room = limit_ - std::min(limit_, read_);
+      if (room == 0) return false;
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, room));
+      const auto old = buf_.size();
+      buf_.resize(old + want);
+      const auto got = source_.read(buf_.data() + old, want);
+      buf_.resize(old + got);
+      read_ += got;
+      if (got == 0) return false;
+    }
+    return true;
+  }
+  const char* window() const { return buf_.data() + start_; }
+  void consume(size_t n) {
+    start_ += n;
+    pos_ += n;
+  }
+  // Skips `n` bytes without keeping them; false if the source ends first.
+  bool skip(uint64_t n) {
+    while (n > 0) {
+      const size_t step = static_cast<size_t>(std::min<uint64_t>(n, kChunk));
+      if (!fill(step)) return false;
+      consume(step);
+      n -= step;
+    }
+    return true;
+  }
+  // The next byte without consuming it (-1 at the end).
+  int peek() { return fill(1) ? static_cast<unsigned char>(*window()) : -1; }
+  uint64_t bytes_read() const { return read_; }
+
+ private:
+  static constexpr size_t kChunk = 1 << 16;
+  ByteSource& source_;
+  uint64_t limit_;
+  uint64_t read_ = 0, pos_ = 0;
+  std::string buf_;
+  size_t start_ = 0;
+};
+
+// Lines (protocol 0 arguments) are module names, numbers and short strings.
+constexpr size_t kMaxLine = 1 << 16;
+
 class Walker {
  public:
-  Walker(std::string_view bytes, uint64_t offset) : b_(bytes), pos_(offset) { out_.end = offset; }
+  explicit Walker(Stream& in) : in_(in) { out_.end = in.pos(); }
 
   PickleWalk run() {
     try {
@@ -31,8 +93,10 @@ class Walker {
       ++out_.opcodes;
     } catch (const Malformed& e) {
       out_.error = fmt::format("offset {}: {}", op_at_, e.what);
+    } catch (const std::runtime_error& e) {
+      out_.error = fmt::format("offset {}: the stream cannot be read: {}", op_at_, e.what());
     }
-    out_.end = pos_;
+    out_.end = in_.pos();
     return std::move(out_);
   }
 
@@ -43,25 +107,46 @@ class Walker {
 
   [[noreturn]] void fail(const std::string& what) { throw Malformed{what}; }
 
-  uint64_t need(uint64_t n) {
-    if (n > b_.size() - pos_) fail(fmt::format("argument of {} bytes runs past the end", n));
-    const auto at = pos_;
-    pos_ += n;
-    return at;
+  void need(uint64_t n) {
+    if (!in_.fill(static_cast<size_t>(n))) fail(fmt::format("argument of {} bytes runs past the end", n));
+  }
+  void skip_bytes(uint64_t n) {
+    if (!in_.skip(n)) fail(fmt::format("argument of {} bytes runs past the end", n));
+  }
+  unsigned char byte() {
+    need(1);
+    const auto c = static_cast<unsigned char>(*in_.window());
+    in_.consume(1);
+    return c;
   }
   uint64_t uint_le(int n) {
-    const auto at = need(static_cast<uint64_t>(n));
+    need(static_cast<uint64_t>(n));
     uint64_t v = 0;
-    for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b_[at + static_cast<uint64_t>(i)]);
+    for (int i = n - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(in_.window()[i]);
+    in_.consume(static_cast<size_t>(n));
     return v;
   }
-  std::string_view bytes(uint64_t n) { return b_.substr(need(n), n); }
-  std::string_view line() {
-    const auto nl = b_.find('\n', pos_);
-    if (nl == std::string_view::npos) fail("a text argument has no end of line");
-    const auto s = b_.substr(pos_, nl - pos_);
-    pos_ = nl + 1;
+  // A length-prefixed argument: kept when short enough to be a name, skipped otherwise.
+  std::optional<std::string> bytes(uint64_t n) {
+    if (n > kMaxKeptString) {
+      if (!in_.skip(n)) fail(fmt::format("argument of {} bytes runs past the end", n));
+      return std::nullopt;
+    }
+    need(n);
+    std::string s(in_.window(), static_cast<size_t>(n));
+    in_.consume(static_cast<size_t>(n));
     return s;
+  }
+  std::string line() {
+    std::string s;
+    for (;;) {
+      if (!in_.fill(1)) fail("a text argument has no end of line");
+      const char c = *in_.window();
+      in_.consume(1);
+      if (c == '\n') return s;
+      if (s.size() >= kMaxLine) fail(fmt::format("a text argument longer than {} bytes", kMaxLine));
+      s += c;
+    }
   }
 
   void push(Item item) {
@@ -71,6 +156,10 @@ class Walker {
   void push_string(std::string_view s) {
     if (s.size() > kMaxKeptString) return push_other();
     push({Item::string, std::string(s)});
+  }
+  void push_kept(const std::optional<std::string>& s) {
+    if (!s) return push_other();
+    push({Item::string, *s});
   }
   void push_other() { push({Item::other, {}}); }
   Item pop() {
@@ -118,8 +207,8 @@ class Walker {
   }
 
   bool step() {
-    op_at_ = pos_;
-    const auto op = static_cast<unsigned char>(b_[need(1)]);
+    op_at_ = in_.pos();
+    const auto op = byte();
     switch (op) {
       case '(': push({Item::mark, {}}); break;
       case '.': return false;  // STOP
@@ -127,21 +216,21 @@ class Walker {
       case '1': pop_to_mark(); break;
       case '2': push(top()); break;
       case 'F': case 'I': case 'L': line(); push_other(); break;
-      case 'J': need(4); push_other(); break;
-      case 'K': need(1); push_other(); break;
-      case 'M': need(2); push_other(); break;
-      case 'G': need(8); push_other(); break;
+      case 'J': skip_bytes(4); push_other(); break;
+      case 'K': skip_bytes(1); push_other(); break;
+      case 'M': skip_bytes(2); push_other(); break;
+      case 'G': skip_bytes(8); push_other(); break;
       case 'N': case 0x88: case 0x89: case '}': case ']': case ')': case 0x8f: case 0x97: push_other(); break;
       case 'P': line(); push_other(); break;
       case 'Q': pop(); push_other(); break;
       case 'R': pop(2); push_other(); break;
       case 'S': push_string(unquote(line())); break;
-      case 'T': push_string(bytes(uint_le(4))); break;
-      case 'U': push_string(bytes(uint_le(1))); break;
-      case 'V': push_string(line()); break;
-      case 'X': push_string(bytes(uint_le(4))); break;
-      case 0x8c: push_string(bytes(uint_le(1))); break;
-      case 0x8d: push_string(bytes(uint_le(8))); break;
+      case 'T': push_kept(bytes(uint_le(4))); break;
+      case 'U': push_kept(bytes(uint_le(1))); break;
+      case 'V': push_string(std::string_view(line())); break;
+      case 'X': push_kept(bytes(uint_le(4))); break;
+      case 0x8c: push_kept(bytes(uint_le(1))); break;
+      case 0x8d: push_kept(bytes(uint_le(8))); break;
       case 'B': bytes(uint_le(4)); push_other(); break;
       case 'C': bytes(uint_le(1)); push_other(); break;
       case 0x8e: case 0x96: bytes(uint_le(8)); push_other(); break;
@@ -152,8 +241,8 @@ class Walker {
       case 'e': case 'u': case 0x90: pop_to_mark(); break;
       case 'd': case 'l': case 't': case 'o': case 0x91: pop_to_mark(); push_other(); break;
       case 'c': case 'i': {
-        std::string module(line());
-        std::string name(line());
+        auto module = line();
+        auto name = line();
         global(std::move(module), std::move(name));
         if (op == 'i') pop_to_mark();
         push_other();
@@ -175,8 +264,8 @@ class Walker {
       case 'q': memo_put(uint_le(1)); break;
       case 'r': memo_put(uint_le(4)); break;
       case 0x94: memo_put(memo_.size()); break;
-      case 0x80: need(1); break;  // PROTO
-      case 0x95: need(8); break;  // FRAME: its length only groups opcodes
+      case 0x80: skip_bytes(1); break;  // PROTO
+      case 0x95: skip_bytes(8); break;  // FRAME: its length only groups opcodes
       case 0x81: pop(2); push_other(); break;  // NEWOBJ
       case 0x92: pop(3); push_other(); break;  // NEWOBJ_EX
       case 0x82: out_.extension_codes.push_back(uint_le(1)); push_other(); break;
@@ -191,8 +280,7 @@ class Walker {
     return true;
   }
 
-  std::string_view b_;
-  uint64_t pos_;
+  Stream& in_;
   uint64_t op_at_ = 0;
   std::vector<Item> stack_;
   std::map<uint64_t, Item> memo_;
@@ -201,24 +289,46 @@ class Walker {
 
 }  // namespace
 
+size_t BufferSource::read(char* dst, size_t n) {
+  const auto k = std::min(n, bytes_.size() - pos_);
+  std::memcpy(dst, bytes_.data() + pos_, k);
+  pos_ += k;
+  return k;
+}
+
 PickleWalk walk_pickle(std::string_view bytes, uint64_t offset) {
-  if (offset >= bytes.size()) {
+  BufferSource source(bytes.substr(std::min<size_t>(offset, bytes.size())));
+  Stream in(source, UINT64_MAX);
+  if (in.peek() < 0) {
     PickleWalk w;
     w.end = offset;
     w.error = "empty pickle";
     return w;
   }
-  return Walker(bytes, offset).run();
+  auto w = Walker(in).run();
+  w.end += offset;
+  for (auto& g : w.globals) g.offset += offset;
+  return w;
+}
+
+std::vector<PickleWalk> walk_pickles(ByteSource& source, uint64_t limit, uint64_t* read) {
+  Stream in(source, limit);
+  std::vector<PickleWalk> walks;
+  if (in.peek() < 0) {
+    walks.push_back({});
+    walks.back().error = "empty pickle";
+  } else {
+    do {
+      walks.push_back(Walker(in).run());
+    } while (!walks.back().error && in.peek() == 0x80);
+  }
+  if (read) *read = in.bytes_read();
+  return walks;
 }
 
 std::vector<PickleWalk> walk_pickles(std::string_view bytes) {
-  std::vector<PickleWalk> walks;
-  uint64_t at = 0;
-  do {
-    walks.push_back(walk_pickle(bytes, at));
-    at = walks.back().end;
-  } while (!walks.back().error && at < bytes.size() && static_cast<unsigned char>(bytes[at]) == 0x80);
-  return walks;
+  BufferSource source(bytes);
+  return walk_pickles(source, UINT64_MAX);
 }
 
 }  // namespace modelgate::engine::scan

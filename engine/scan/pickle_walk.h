@@ -28,11 +28,35 @@ struct PickleWalk {
   std::optional<std::string> error;
 };
 
+/// Where a walk reads its bytes from, in order: a zip record being inflated, a file, a buffer.
+/// The walk holds only a small window of it, never the whole pickle.
+class ByteSource {
+ public:
+  virtual ~ByteSource() = default;
+  /// Reads up to `n` bytes into `dst`; returns how many (0 at the end). Throws
+  /// std::runtime_error when the underlying stream is corrupt.
+  virtual size_t read(char* dst, size_t n) = 0;
+};
+
+/// A ByteSource over bytes in memory.
+class BufferSource : public ByteSource {
+ public:
+  explicit BufferSource(std::string_view bytes) : bytes_(bytes) {}
+  size_t read(char* dst, size_t n) override;
+
+ private:
+  std::string_view bytes_;
+  size_t pos_ = 0;
+};
+
 /// Walks one pickle starting at `offset` in `bytes`, up to its STOP opcode.
 PickleWalk walk_pickle(std::string_view bytes, uint64_t offset = 0);
 
-/// Walks the pickles stored back to back in `bytes` (a legacy torch.save file holds several,
-/// followed by raw storage bytes): continues while the next byte is a PROTO opcode.
+/// Walks the pickles stored back to back in `source` (a legacy torch.save file holds several,
+/// followed by raw storage bytes): continues while the next byte is a PROTO opcode. At most
+/// `limit` bytes are read; `read` gets how many were.
+std::vector<PickleWalk> walk_pickles(ByteSource& source, uint64_t limit, uint64_t* read = nullptr);
+/// The same over bytes in memory.
 std::vector<PickleWalk> walk_pickles(std::string_view bytes);
 
 }  // namespace modelgate::engine::scan

@@ -29,10 +29,10 @@ void add(ScanReport& r, std::string id, Severity s, std::string location, std::s
   r.findings.push_back({std::move(id), s, std::move(location), std::move(message)});
 }
 
-// Walks a pickle and turns what it names into findings.
-void check_pickle(ScanReport& r, std::string_view bytes, const std::string& location) {
+// Turns what a pickle's walks name into findings.
+void check_pickle(ScanReport& r, const std::vector<PickleWalk>& walks, const std::string& location) {
   std::set<std::string> seen(r.globals.begin(), r.globals.end());
-  for (const auto& walk : walk_pickles(bytes)) {
+  for (const auto& walk : walks) {
     ++r.pickles;
     for (const auto& g : walk.globals) {
       const auto q = g.qualified();
@@ -55,32 +55,70 @@ struct ZipCloser {
   void operator()(zip_t* z) const { zip_discard(z); }
 };
 
-// Reads one record whole, never past `limit` bytes, checking that it holds what the
-// directory says (libzip checks the CRC at the end).
-std::optional<std::string> read_record(zip_t* z, zip_uint64_t index, uint64_t size, std::string& error) {
-  std::unique_ptr<zip_file_t, int (*)(zip_file_t*)> f(zip_fopen_index(z, index, 0), zip_fclose);
-  if (!f) {
-    error = zip_strerror(z);
-    return std::nullopt;
+// A zip record as it is inflated, for the pickle walk.
+class ZipSource : public ByteSource {
+ public:
+  ZipSource(zip_t* z, zip_uint64_t index) : f_(zip_fopen_index(z, index, 0), zip_fclose) {
+    if (!f_) throw std::runtime_error(zip_strerror(z));
   }
-  std::string data(size, '\0');
-  uint64_t got = 0;
-  while (got < size) {
-    const auto n = zip_fread(f.get(), data.data() + got, size - got);
-    if (n < 0) {
-      error = zip_file_strerror(f.get());
-      return std::nullopt;
+  size_t read(char* dst, size_t n) override {
+    const auto got = zip_fread(f_.get(), dst, n);
+    if (got < 0) throw std::runtime_error(zip_file_strerror(f_.get()));
+    return static_cast<size_t>(got);
+  }
+
+ private:
+  std::unique_ptr<zip_file_t, int (*)(zip_file_t*)> f_;
+};
+
+// Reads the rest of a record without keeping it, and checks that it held exactly what its
+// directory entry says (libzip checks the CRC at the end). Empty when it did.
+std::string drain(ByteSource& src, uint64_t already, uint64_t size) {
+  uint64_t total = already;
+  char buf[1 << 16];
+  try {
+    for (size_t n; (n = src.read(buf, sizeof buf)) > 0;) {
+      total += n;
+      if (total > size) return fmt::format("holds more than the {} bytes its directory entry says", size);
     }
-    if (n == 0) break;
-    got += static_cast<uint64_t>(n);
+  } catch (const std::runtime_error& e) {
+    return e.what();
   }
-  char extra = 0;
-  if (got != size || zip_fread(f.get(), &extra, 1) != 0) {
-    error = fmt::format("holds {} bytes, its directory entry says {}", got == size ? "more than" : std::to_string(got), size);
+  return total == size ? "" : fmt::format("holds {} bytes, its directory entry says {}", total, size);
+}
+
+// Reads one (small, bounded) record whole, checking it as drain() does.
+std::optional<std::string> read_record(zip_t* z, zip_uint64_t index, uint64_t size, std::string& error) {
+  try {
+    ZipSource src(z, index);
+    std::string data(size, '\0');
+    uint64_t got = 0;
+    while (got < size) {
+      const auto n = src.read(data.data() + got, size - got);
+      if (n == 0) break;
+      got += n;
+    }
+    error = drain(src, got, size);
+    if (!error.empty()) return std::nullopt;
+    return data;
+  } catch (const std::runtime_error& e) {
+    error = e.what();
     return std::nullopt;
   }
-  return data;
 }
+
+// A file, for the pickle walk.
+class IstreamSource : public ByteSource {
+ public:
+  explicit IstreamSource(std::istream& in) : in_(in) {}
+  size_t read(char* dst, size_t n) override {
+    in_.read(dst, static_cast<std::streamsize>(n));
+    return static_cast<size_t>(in_.gcount());
+  }
+
+ private:
+  std::istream& in_;
+};
 
 // The records a TorchScript archive (torch.jit.save) or a torch.save zip has, below its one
 // top-level folder.
@@ -191,14 +229,25 @@ void scan_archive(ScanReport& r, zip_t* z, const ScanLimits& limits) {
       continue;
     }
     std::string error;
+    if (pickle) {
+      // Streamed: the walk holds a small window of the record, never the whole of it.
+      try {
+        ZipSource src(z, p.index);
+        uint64_t read = 0;
+        check_pickle(r, walk_pickles(src, p.size, &read), p.name);
+        error = drain(src, read, p.size);
+      } catch (const std::runtime_error& e) {
+        error = e.what();
+      }
+      if (!error.empty()) add(r, "archive/corrupt", Severity::critical, p.name, "cannot be read: " + error);
+      continue;
+    }
     const auto data = read_record(z, p.index, p.size, error);
     if (!data) {
       add(r, "archive/corrupt", Severity::critical, p.name, "cannot be read: " + error);
       continue;
     }
-    if (pickle) check_pickle(r, *data, p.name);
-    else
-      for (auto& f : check_code(*data, p.name)) r.findings.push_back(std::move(f));
+    for (auto& f : check_code(*data, p.name)) r.findings.push_back(std::move(f));
   }
 }
 
@@ -251,22 +300,18 @@ ScanReport scan_file(const fs::path& path, const ScanLimits& limits) {
   }
   // A legacy torch.save file or a plain pickle: the pickles come first, then raw storages.
   // Protocols 2 and up start with PROTO; a text (protocol 0) pickle is one if it walks to STOP.
-  const auto size = fs::file_size(path, ec);
-  const auto read = std::min<uint64_t>(size, limits.pickle_bytes);
-  std::string data(read, '\0');
   in.clear();
   in.seekg(0);
-  in.read(data.data(), static_cast<std::streamsize>(read));
+  IstreamSource src(in);
+  const auto walks = walk_pickles(src, limits.pickle_bytes);
   const bool proto = static_cast<unsigned char>(magic[0]) == 0x80;
-  if (!proto) {
-    const auto walk = walk_pickle(data);
-    if (walk.error && walk.globals.empty()) {
-      r.unreadable = "neither a zip archive (TorchScript, torch.save) nor a pickle";
-      return r;
-    }
+  if (!proto && walks.front().error && walks.front().globals.empty()) {
+    r.unreadable = "neither a zip archive (TorchScript, torch.save) nor a pickle";
+    return r;
   }
   r.format = FileFormat::pickle;
-  check_pickle(r, data, path.filename().string());
+  check_pickle(r, walks, path.filename().string());
+  const auto size = fs::file_size(path, ec);
   if (size > limits.pickle_bytes && !r.findings.empty() && r.findings.back().id == "pickle/malformed")
     r.findings.back().message += fmt::format(" (only the first {} were read)", bytes_text(limits.pickle_bytes));
   return r;

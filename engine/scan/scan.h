@@ -20,7 +20,7 @@ struct ScanLimits {
   uint64_t entry_bytes = 64ull << 30;        ///< uncompressed size of one record
   uint64_t total_bytes = 256ull << 30;       ///< uncompressed size of all records
   double compression_ratio = 200;            ///< uncompressed/compressed, for records above 1 MiB
-  uint64_t pickle_bytes = 256ull << 20;      ///< one pickle record, read whole to be walked
+  uint64_t pickle_bytes = 256ull << 20;      ///< one pickle record (walked as it is inflated, in a small window)
   uint64_t code_bytes = 64ull << 20;         ///< all TorchScript source records together
   int64_t graph_nodes = 2000000;             ///< nodes of all inlined method graphs together
 };

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 namespace modelgate::engine::scan {
@@ -56,6 +57,67 @@ TEST(PickleWalk, APickleBombIsRefusedWithinBoundedMemory) {
   const auto w = walk_pickle(bomb);
   ASSERT_TRUE(w.error);
   EXPECT_NE(w.error->find("stack grows past"), std::string::npos) << *w.error;
+}
+
+// Produces a pickle lazily: PROTO 4, BINBYTES8 of `n` zero bytes, then a GLOBAL and STOP. Its
+// bytes never exist all at once, so a walk that held its input whole could not finish.
+class LazyPickle : public ByteSource {
+ public:
+  explicit LazyPickle(uint64_t n, size_t chunk) : n_(n), chunk_(chunk) {
+    head_ = "\x80\x04\x8e"s;
+    for (int i = 0; i < 8; ++i) head_ += static_cast<char>((n >> (8 * i)) & 0xff);
+  }
+  size_t read(char* dst, size_t n) override {
+    n = std::min(n, chunk_);
+    size_t out = 0;
+    while (out < n) {
+      if (pos_ < head_.size()) {
+        dst[out++] = head_[pos_++];
+      } else if (pos_ < head_.size() + n_) {
+        const auto k = std::min<uint64_t>(n - out, head_.size() + n_ - pos_);
+        std::fill(dst + out, dst + out + k, '\0');
+        out += k;
+        pos_ += k;
+      } else {
+        const auto tail = "0cos\nsystem\n."s;  // POP the bytes, then the global
+        const auto i = pos_ - head_.size() - n_;
+        if (i >= tail.size()) break;
+        dst[out++] = tail[i];
+        ++pos_;
+      }
+    }
+    return out;
+  }
+
+ private:
+  std::string head_;
+  uint64_t n_, pos_ = 0;
+  size_t chunk_;
+};
+
+TEST(PickleWalk, StreamsAHugeArgumentWithoutHoldingIt) {
+  LazyPickle source(3ull << 30, 1 << 20);  // 3 GiB of argument
+  uint64_t read = 0;
+  const auto walks = walk_pickles(source, UINT64_MAX, &read);
+  ASSERT_EQ(walks.size(), 1u);
+  ASSERT_FALSE(walks[0].error) << *walks[0].error;
+  EXPECT_EQ(names(walks[0]), std::vector<std::string>{"os.system"});
+  EXPECT_GT(read, 3ull << 30);
+}
+
+TEST(PickleWalk, ByteAtATimeReadsGiveTheSameWalk) {
+  LazyPickle whole(100, 1 << 20), trickle(100, 1);
+  const auto a = walk_pickles(whole, UINT64_MAX), b = walk_pickles(trickle, UINT64_MAX);
+  ASSERT_FALSE(b[0].error) << *b[0].error;
+  EXPECT_EQ(names(a[0]), names(b[0]));
+  EXPECT_EQ(a[0].globals[0].offset, b[0].globals[0].offset);
+  EXPECT_EQ(a[0].end, b[0].end);
+}
+
+TEST(PickleWalk, TheReadLimitEndsTheWalk) {
+  LazyPickle source(1 << 20, 1 << 16);
+  const auto walks = walk_pickles(source, 4096);
+  ASSERT_TRUE(walks[0].error);
 }
 
 TEST(PickleWalk, ConsecutivePicklesOfALegacyTorchSave) {
