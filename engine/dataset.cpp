@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/serialize.h>
+#include <unistd.h>
 #include <zip.h>
 
 #include <algorithm>
@@ -45,60 +46,105 @@ std::vector<int64_t> parse_npy_shape(const fs::path& file, const std::string& na
   return shape;
 }
 
-at::Tensor read_npy(const fs::path& file, zip_t* archive, const std::string& name) {
+// Deflate cannot expand data by more than about 1032:1; a directory entry that claims more is a lie.
+constexpr double kMaxDeflateRatio = 1032;
+// NPY headers are a short Python dict literal.
+constexpr uint32_t kMaxNpyHeader = 1 << 20;
+
+// An array of a .npz archive whose header has been read and checked against the record's size;
+// its data is still unread, so nothing of the declared size has been allocated.
+struct NpyArray {
+  std::string name;
+  std::vector<int64_t> shape;
+  at::ScalarType dtype = at::kFloat;
+  int64_t nbytes = 0;
+  std::unique_ptr<zip_file_t, decltype(&zip_fclose)> stream{nullptr, zip_fclose};
+};
+
+// Reads exactly `n` bytes of a record into `dst`; false if it ends first.
+bool read_exactly(zip_file_t* f, void* dst, uint64_t n) {
+  auto* out = static_cast<char*>(dst);
+  while (n > 0) {
+    const auto got = zip_fread(f, out, n);
+    if (got <= 0) return false;
+    out += got;
+    n -= static_cast<uint64_t>(got);
+  }
+  return true;
+}
+
+// One array of a .npz archive: the NPY format (v1–v3), little-endian, C order.
+NpyArray open_npy(const fs::path& file, zip_t* archive, const std::string& name) {
   const std::string entry = name + ".npy";
   zip_stat_t st;
   if (zip_stat(archive, entry.c_str(), 0, &st) != 0) bad(file, "no array '" + name + "' in the archive");
-  std::unique_ptr<zip_file_t, decltype(&zip_fclose)> f(zip_fopen(archive, entry.c_str(), 0), zip_fclose);
-  if (!f) bad(file, "cannot open array '" + name + "': " + zip_strerror(archive));
-  std::string bytes(st.size, '\0');
-  if (zip_fread(f.get(), bytes.data(), st.size) != static_cast<zip_int64_t>(st.size))
-    bad(file, "array '" + name + "' is truncated");
-  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) bad(file, "'" + name + "' is not an NPY array");
-  const int major = static_cast<unsigned char>(bytes[6]);
-  size_t header_len, offset;
+  if (st.comp_method != ZIP_CM_STORE && static_cast<double>(st.size) > kMaxDeflateRatio * static_cast<double>(st.comp_size) + 4096)
+    bad(file, fmt::format("'{}': the archive's directory claims {} bytes from {} compressed, more than compression can "
+                          "give: the archive is corrupt or crafted",
+                          name, st.size, st.comp_size));
+  NpyArray a;
+  a.name = name;
+  a.stream.reset(zip_fopen(archive, entry.c_str(), 0));
+  if (!a.stream) bad(file, "cannot open array '" + name + "': " + zip_strerror(archive));
+  char magic[12];
+  if (st.size < 10 || !read_exactly(a.stream.get(), magic, 10) || std::memcmp(magic, "\x93NUMPY", 6) != 0)
+    bad(file, "'" + name + "' is not an NPY array");
+  const int major = static_cast<unsigned char>(magic[6]);
+  uint32_t header_len;
+  uint64_t offset;
   if (major == 1) {
-    header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+    header_len = static_cast<unsigned char>(magic[8]) | (static_cast<unsigned char>(magic[9]) << 8);
     offset = 10;
   } else {
-    if (bytes.size() < 12) bad(file, "'" + name + "' is truncated");
-    uint32_t len;
-    std::memcpy(&len, bytes.data() + 8, 4);
-    header_len = len;
+    if (st.size < 12 || !read_exactly(a.stream.get(), magic + 10, 2)) bad(file, "'" + name + "' is truncated");
+    std::memcpy(&header_len, magic + 8, 4);
     offset = 12;
   }
-  if (offset + header_len > bytes.size()) bad(file, "'" + name + "' has a truncated header");
-  const std::string header = bytes.substr(offset, header_len);
+  if (header_len > kMaxNpyHeader) bad(file, fmt::format("'{}' has an NPY header of {} bytes (at most {})", name, header_len, kMaxNpyHeader));
+  if (offset + header_len > st.size) bad(file, "'" + name + "' has a truncated header");
+  std::string header(header_len, '\0');
+  if (!read_exactly(a.stream.get(), header.data(), header_len)) bad(file, "'" + name + "' has a truncated header");
   std::smatch m;
   if (!std::regex_search(header, m, std::regex("'descr':\\s*'([^']+)'"))) bad(file, "'" + name + "' has no dtype");
   const std::string descr = m[1];
   if (std::regex_search(header, std::regex("'fortran_order':\\s*True")))
     bad(file, "'" + name + "' is stored in Fortran order; save it C-contiguous (np.ascontiguousarray)");
   if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)"))) bad(file, "'" + name + "' has no shape");
-  const auto shape = parse_npy_shape(file, name, m[1]);
+  a.shape = parse_npy_shape(file, name, m[1]);
 
-  at::ScalarType dtype;
   size_t item;
-  if (descr == "<f4") { dtype = at::kFloat; item = 4; }
-  else if (descr == "<f8") { dtype = at::kDouble; item = 8; }
-  else if (descr == "<i8") { dtype = at::kLong; item = 8; }
-  else if (descr == "<i4") { dtype = at::kInt; item = 4; }
-  else if (descr == "|u1") { dtype = at::kByte; item = 1; }
+  if (descr == "<f4") { a.dtype = at::kFloat; item = 4; }
+  else if (descr == "<f8") { a.dtype = at::kDouble; item = 8; }
+  else if (descr == "<i8") { a.dtype = at::kLong; item = 8; }
+  else if (descr == "<i4") { a.dtype = at::kInt; item = 4; }
+  else if (descr == "|u1") { a.dtype = at::kByte; item = 1; }
   else bad(file, fmt::format("'{}' has dtype '{}', which modelgate does not read", name, descr));
   int64_t count = 1;
-  int64_t nbytes = 0;
-  for (auto d : shape)
+  for (auto d : a.shape)
     if (__builtin_mul_overflow(count, d, &count))
-      bad(file, fmt::format("'{}' has shape [{}], whose element count overflows", name, fmt::join(shape, ", ")));
-  if (__builtin_mul_overflow(count, static_cast<int64_t>(item), &nbytes))
-    bad(file, fmt::format("'{}' has shape [{}], whose size in bytes overflows", name, fmt::join(shape, ", ")));
-  const size_t data_offset = offset + header_len;
-  if (bytes.size() - data_offset != static_cast<size_t>(nbytes))
-    bad(file, fmt::format("'{}' holds {} bytes of data, expected {} for shape [{}]", name,
-                          bytes.size() - data_offset, count * item, fmt::join(shape, ", ")));
-  auto t = at::empty(shape, at::TensorOptions().dtype(dtype));
-  std::memcpy(t.data_ptr(), bytes.data() + data_offset, static_cast<size_t>(count) * item);
+      bad(file, fmt::format("'{}' has shape [{}], whose element count overflows", name, fmt::join(a.shape, ", ")));
+  if (__builtin_mul_overflow(count, static_cast<int64_t>(item), &a.nbytes))
+    bad(file, fmt::format("'{}' has shape [{}], whose size in bytes overflows", name, fmt::join(a.shape, ", ")));
+  const uint64_t data_bytes = st.size - offset - header_len;
+  if (data_bytes != static_cast<uint64_t>(a.nbytes))
+    bad(file, fmt::format("'{}' holds {} bytes of data, expected {} for shape [{}]", name, data_bytes, a.nbytes,
+                          fmt::join(a.shape, ", ")));
+  return a;
+}
+
+// The data of an opened array, read straight into its tensor (one copy of it in memory).
+at::Tensor read_npy_data(const fs::path& file, NpyArray& a) {
+  auto t = at::empty(a.shape, at::TensorOptions().dtype(a.dtype));
+  if (!read_exactly(a.stream.get(), t.data_ptr(), static_cast<uint64_t>(a.nbytes)))
+    bad(file, "array '" + a.name + "' is truncated or corrupt");
+  char extra;
+  if (zip_fread(a.stream.get(), &extra, 1) != 0) bad(file, "array '" + a.name + "' holds more data than its header says");
   return t;
+}
+
+uint64_t memory_budget() {
+  const auto pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 2 : (4ull << 30);
 }
 
 std::pair<at::Tensor, at::Tensor> load_npz(const fs::path& file) {
@@ -112,7 +158,17 @@ std::pair<at::Tensor, at::Tensor> load_npz(const fs::path& file) {
     zip_error_fini(&ze);
     bad(file, "not a readable .npz archive (" + msg + ")");
   }
-  return {read_npy(file, archive.get(), "inputs"), read_npy(file, archive.get(), "labels")};
+  // Both headers are read and checked against each other and the machine's memory before any
+  // of the data they declare is allocated.
+  auto inputs = open_npy(file, archive.get(), "inputs");
+  auto labels = open_npy(file, archive.get(), "labels");
+  if (inputs.shape.size() == 4 && labels.shape.size() == 1 && inputs.shape[0] != labels.shape[0])
+    bad(file, fmt::format("{} inputs but {} labels", inputs.shape[0], labels.shape[0]));
+  const uint64_t need = static_cast<uint64_t>(inputs.nbytes) + static_cast<uint64_t>(labels.nbytes);
+  if (need > memory_budget())
+    bad(file, fmt::format("the arrays take {:.1f} GiB, more than half of this machine's memory ({:.1f} GiB)",
+                          static_cast<double>(need) / (1ull << 30), 2.0 * static_cast<double>(memory_budget()) / (1ull << 30)));
+  return {read_npy_data(file, inputs), read_npy_data(file, labels)};
 }
 
 std::pair<at::Tensor, at::Tensor> load_pt(const fs::path& file) {

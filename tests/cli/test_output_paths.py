@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from test_cli import error_line, job_text, run, write_job  # noqa: E402
+from test_cli import BIN, error_line, job_text, run, write_job  # noqa: E402
 
 FAST = [{"type": "fgsm", "epsilon": 0.03}]
 
@@ -118,3 +118,84 @@ def test_npy_shapes_that_cannot_be_true_are_input_errors_naming_the_file(tmp_pat
     assert needle in line, line
     # Nothing written: the report folder holds no file (the run's lock went with it).
     assert not list((tmp_path / "reports").glob("*")) if (tmp_path / "reports").exists() else True
+
+
+# ====================================== .npz sizes are checked before allocation (hostile input)
+def _peak_rss_mb(*args):
+    """Runs modelgate and returns (exit code, stderr, its peak resident memory in MB)."""
+    import os
+    import subprocess
+
+    proc = subprocess.Popen([str(BIN), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, err, usage.ru_maxrss / 1024
+
+
+def _labels_npy(n):
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.zeros(n, dtype=np.int64))
+    return buf.getvalue()
+
+
+def test_a_small_npz_declaring_a_huge_valid_array_is_refused_within_bounded_memory(tmp_path, demo):
+    """2 GiB of zeros deflate to about 2 MB; with 450 labels the dataset cannot be right, and that
+    is found from the two headers, before the 2 GiB are allocated."""
+    import zipfile
+
+    n = 2 ** 31 // (4 * 64)  # 8388608 samples of 1×8×8 float32: 2 GiB
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        with z.open("inputs.npy", "w", force_zip64=True) as f:
+            f.write(_npy(f"{n}, 1, 8, 8", b""))
+            chunk = bytes(1 << 24)
+            for _ in range(2 ** 31 // len(chunk)):
+                f.write(chunk)
+        z.writestr("labels.npy", _labels_npy(450))
+    assert bomb.stat().st_size < 4 << 20
+    small = tmp_path / "small.npz"
+    with zipfile.ZipFile(small, "w") as z:
+        z.writestr("inputs.npy", _npy("451, 1, 8, 8", bytes(451 * 256)))
+        z.writestr("labels.npy", _labels_npy(450))
+    rows = {}
+    for name, data in (("bomb", bomb), ("small", small)):
+        job = write_job(tmp_path, job_text(demo["model"], data, FAST), filename=f"{name}.yaml")
+        rows[name] = _peak_rss_mb("validate", job, "--device", "cpu", "--report", tmp_path / f"{name}.json")
+    code, err, peak = rows["bomb"]
+    assert code == 3 and "bomb.npz" in err and "8388608 inputs but 450 labels" in err, err
+    assert peak - rows["small"][2] < 300, f"peak {peak:.0f} MB against {rows['small'][2]:.0f} MB for a small bad file"
+
+
+def test_zip_headers_that_claim_more_than_deflate_can_give_are_refused(tmp_path, demo):
+    import struct
+    import zipfile
+
+    import numpy as np
+
+    with np.load(demo["npz"]) as d:
+        inputs = d["inputs"]
+    src = tmp_path / "honest.npz"
+    with zipfile.ZipFile(src, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("inputs.npy", _npy("450, 1, 8, 8", inputs.tobytes()))
+        z.writestr("labels.npy", _labels_npy(450))
+    data = bytearray(src.read_bytes())
+    # Claim 3 GiB uncompressed for inputs.npy in its local header and its central directory entry.
+    for sig, size_at, name_len_at, name_at in ((b"PK\x03\x04", 22, 26, 30), (b"PK\x01\x02", 24, 28, 46)):
+        at = 0
+        while (at := data.find(sig, at)) >= 0:
+            (name_len,) = struct.unpack_from("<H", data, at + name_len_at)
+            if data[at + name_at:at + name_at + name_len] == b"inputs.npy":
+                struct.pack_into("<I", data, at + size_at, 3 << 30)
+            at += 4
+    liar = tmp_path / "liar.npz"
+    liar.write_bytes(bytes(data))
+    job = write_job(tmp_path, job_text(demo["model"], liar, FAST))
+    code, err, peak = _peak_rss_mb("validate", job, "--device", "cpu", "--report", tmp_path / "r.json")
+    assert code == 3 and "liar.npz" in err and "more than compression can give" in err, err
+    assert peak < 1500, f"peak {peak:.0f} MB"
+    assert not (tmp_path / "r.json").exists()
