@@ -5,6 +5,7 @@
 #include "engine/environment.h"
 #include "engine/errors.h"
 #include "engine/guarded_load.h"
+#include "engine/json_depth.h"
 #include "engine/model_fingerprint.h"
 #include "engine/model.h"
 #include "engine/report/compare_report.h"
@@ -31,6 +32,7 @@ nlohmann::json read_json_file(const std::string& path, const std::string& what) 
   if (!in) throw InputError(fmt::format("{}: {} not found or unreadable", path, what));
   std::stringstream text;
   text << in.rdbuf();
+  if (json_too_deep(text.str())) throw InputError(fmt::format("{}: nests deeper than {} levels", path, kMaxJsonDepth));
   const auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw InputError(path + ": not valid JSON");
   return j;

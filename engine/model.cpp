@@ -1,6 +1,7 @@
 #include "engine/model.h"
 
 #include "engine/errors.h"
+#include "engine/json_depth.h"
 #include "fingerprint/fingerprint.h"
 #include "fingerprint/hashing.h"
 
@@ -29,6 +30,8 @@ LoadedModel load_model(const fs::path& path, const c10::Device& device) {
   m.module.eval();
   const auto& meta = extra["modelgate.json"];
   if (!meta.empty()) {
+    if (json_too_deep(meta))
+      throw InputError(fmt::format("{}: its modelgate.json nests deeper than {} levels", path.string(), kMaxJsonDepth));
     m.metadata = nlohmann::json::parse(meta, nullptr, /*allow_exceptions=*/false);
     if (m.metadata.is_discarded()) m.metadata = nullptr;
   }

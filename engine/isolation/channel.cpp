@@ -1,5 +1,7 @@
 #include "engine/isolation/channel.h"
 
+#include "engine/json_depth.h"
+
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -142,6 +144,8 @@ Channel::Status Channel::read_frame(int timeout_ms, nlohmann::json& message) {
       body_.clear();
       header_got_ = 0;
       body_size_ = body_got_ = 0;
+      if (engine::json_too_deep(text))
+        fail("a frame of " + std::to_string(text.size()) + " bytes nests deeper than " + std::to_string(engine::kMaxJsonDepth) + " levels");
       try {
         message = nlohmann::json::parse(text);
       } catch (const nlohmann::json::parse_error& e) {

@@ -2,6 +2,7 @@
 // `modelgate render` and the report comparisons fail with a message naming the field rather
 // than with a JSON library error.
 #include "engine/errors.h"
+#include "engine/json_depth.h"
 #include "engine/report/json_report.h"
 
 #include <fmt/format.h>
@@ -408,6 +409,8 @@ JobResult read_report(const std::filesystem::path& path) {
   if (!in) throw InputError(path.string() + ": report not found or unreadable");
   std::stringstream text;
   text << in.rdbuf();
+  if (json_too_deep(text.str()))
+    throw InputError(fmt::format("{}: nests deeper than {} levels", path.string(), kMaxJsonDepth));
   const auto j = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw InputError(path.string() + ": not valid JSON");
   return job_result_from_json(j, path.string());

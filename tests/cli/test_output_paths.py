@@ -199,3 +199,21 @@ def test_zip_headers_that_claim_more_than_deflate_can_give_are_refused(tmp_path,
     assert code == 3 and "liar.npz" in err and "more than compression can give" in err, err
     assert peak < 1500, f"peak {peak:.0f} MB"
     assert not (tmp_path / "r.json").exists()
+
+
+# ========================================= JSON nested too deeply (hostile-input issue, in part)
+def test_json_nested_too_deeply_is_an_input_error_not_a_crash(tmp_path, demo):
+    import torch
+
+    deep = "[" * 100000 + "]" * 100000
+    model = tmp_path / "deep_meta.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(64, 10)), str(model), _extra_files={"modelgate.json": deep})
+    proc = run("inspect", model)
+    assert proc.returncode == 3, proc.stderr
+    assert "modelgate.json nests deeper than 256 levels" in error_line(proc, "deep_meta.pt")
+    fp = tmp_path / "deep.json"
+    fp.write_text('{"formatVersion": ' + deep + "}")
+    proc = run("compare", fp, demo["model"])
+    assert proc.returncode == 3 and "nests deeper than 256 levels" in error_line(proc, "deep.json")
+    proc = run("render", fp, "--summary")
+    assert proc.returncode == 3 and "nests deeper than 256 levels" in error_line(proc, "deep.json")

@@ -112,6 +112,22 @@ TEST(Channel, TornBodyThrows) {
   EXPECT_THROW(r.reader.receive(), std::runtime_error);
 }
 
+TEST(Channel, AFrameNestedTooDeeplyIsRefusedBeforeParsing) {
+  // 20 000 levels fit in a pipe's buffer; a parser or a copy that recursed would need the
+  // stack for each of them.
+  std::string deep = std::string(20000, '[') + std::string(20000, ']');
+  RawPipe r;
+  std::thread writer([&] {
+    r.header(deep.size());
+    r.write(deep.data(), deep.size());
+    r.header(2);
+    r.write("[]", 2);
+  });
+  EXPECT_THROW(r.reader.receive(), std::runtime_error);
+  EXPECT_EQ(r.reader.receive(), json::array());
+  writer.join();
+}
+
 TEST(Channel, BadJsonThrowsButStreamStaysInStep) {
   RawPipe r;
   r.header(3);
