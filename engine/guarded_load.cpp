@@ -12,26 +12,32 @@ CheckedModel scan_and_load(const std::filesystem::path& path, const c10::Device&
   std::error_code ec;
   const auto sha = std::filesystem::is_regular_file(path, ec) ? fingerprint::file_sha256(path.string()) : std::string();
   out.scan = scan_model(path, sha, policy);
+  load_scanned(out, path, device, policy, settings);
+  return out;
+}
+
+void load_scanned(CheckedModel& out, const std::filesystem::path& path, const c10::Device& device,
+                  const ScanPolicy& policy, const HostSettings& settings) {
   out.scan.summary.blocked = out.scan.blocked();
-  if (out.scan.blocked()) return out;
+  if (out.scan.blocked()) return;
   auto s = settings;
   s.graph_node_limit = policy.limits.graph_nodes;
-  out.scan.summary.loaded = true;
   std::optional<ModelHost> opened;
   try {
     opened = ModelHost::open(path, device, s);  // an unreadable file fails here (InputError), as before the scan
   } catch (const WorkerFailure& e) {
+    out.scan.summary.loaded = true;
     out.failure = failure_finding(e, policy, settings.isolation.severity);
-    return out;
+    return;
   }
   auto& host = *opened;
+  out.scan.summary.loaded = true;
   out.scan.summary.graphs_checked = true;
   out.scan.summary.graph_nodes = host.graphs().nodes;
   out.scan.summary.isolation = host.isolation();
   add_scan_findings(out.scan, host.graphs().findings, host.sha256(), policy);
   out.scan.summary.blocked = out.scan.blocked();
   if (!out.scan.blocked()) out.host = std::move(host);
-  return out;
 }
 
 Finding failure_finding(const WorkerFailure& e, const ScanPolicy& policy, Severity severity) {

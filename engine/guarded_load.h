@@ -24,6 +24,12 @@ struct CheckedModel {
 CheckedModel scan_and_load(const std::filesystem::path& path, const c10::Device& device, const ScanPolicy& policy,
                            const HostSettings& settings);
 
+/// The load half of scan_and_load, for a model whose scan (`checked.scan`) is done: unless the
+/// scan blocks it, opens it in its host and adds the graph check's findings, or records the
+/// worker's failure. InputError as load_model; `checked.scan` then stays as the scan left it.
+void load_scanned(CheckedModel& checked, const std::filesystem::path& path, const c10::Device& device,
+                  const ScanPolicy& policy, const HostSettings& settings);
+
 /// The finding for a failed worker, with the policy's action for the isolation severity.
 Finding failure_finding(const WorkerFailure& e, const ScanPolicy& policy, Severity severity);
 

@@ -136,8 +136,8 @@ nlohmann::json ModelHost::call(const nlohmann::json& request, double timeout_sec
       throw WorkerFailure("isolation/timeout", fmt::format("{}: no reply within {}: the worker was killed", what, seconds_text(timeout_seconds)));
     }
     if (ev.kind == Kind::exited || ev.kind == Kind::crashed) {
-      const bool cpu = ev.kind == Kind::crashed && (ev.signal == SIGXCPU || ev.signal == SIGKILL) && settings_.isolation.cpu_seconds;
-      throw WorkerFailure(cpu && ev.signal == SIGXCPU ? "isolation/cpu-limit" : "isolation/crashed",
+      const bool cpu = ev.kind == Kind::crashed && ev.signal == SIGXCPU && settings_.isolation.cpu_seconds;
+      throw WorkerFailure(cpu ? "isolation/cpu-limit" : "isolation/crashed",
                           fmt::format("{}: the model worker {}", what, ev.describe()));
     }
     const auto& m = ev.message;

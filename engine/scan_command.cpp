@@ -55,21 +55,17 @@ int cmd_scan(const ScanArgs& args) {
   for (const auto& path : args.models) {
     std::error_code ec;
     const auto sha = std::filesystem::is_regular_file(path, ec) ? fingerprint::file_sha256(path) : std::string();
-    ModelScan scan;
-    std::string note;
-    try {
-      // Only a TorchScript archive is loaded for the graph check; the rest is judged by the scan.
-      if (scan::scan_file(path, policy.limits).format == scan::FileFormat::torchscript) {
-        auto checked = scan_and_load(path, c10::Device(c10::kCPU), policy, HostSettings{});
-        scan = std::move(checked.scan);
+    CheckedModel checked;
+    checked.scan = scan_model(path, sha, policy);
+    auto& scan = checked.scan;
+    // Only a TorchScript archive is loaded for the graph check; the rest is judged by the scan.
+    if (scan.summary.format == to_string(scan::FileFormat::torchscript)) {
+      try {
+        load_scanned(checked, path, c10::Device(c10::kCPU), policy, HostSettings{});
         if (checked.failure) scan.findings.push_back(*checked.failure);  // a worker that crashed or hung
-      } else {
-        scan = scan_model(path, sha, policy);
+      } catch (const InputError& e) {
+        scan.unreadable = one_line(e);  // scanned, not loadable: what the scan saw stands
       }
-    } catch (const InputError& e) {
-      // Scanned, not loadable: what the scan saw stands, and the file is reported unreadable.
-      scan = scan_model(path, sha, policy);
-      scan.unreadable = one_line(e);
     }
     if (scan.unreadable) unreadable = true;
     worst = std::max(worst, scan.verdict());
