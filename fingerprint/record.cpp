@@ -4,6 +4,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -84,6 +85,18 @@ double number_at(const json& object, const std::string& key, const std::string& 
   return v.get<double>();
 }
 
+// The product of sizes read from the file, refused (naming `path`) where it would overflow.
+int64_t checked_product(const std::vector<int64_t>& sizes, const std::string& path) {
+  int64_t n = 1;
+  for (int64_t d : sizes) {
+    if (d < 0 || (d > 0 && n > std::numeric_limits<int64_t>::max() / d)) bad(path, "is too large (its product overflows)");
+    n *= d;
+  }
+  return n;
+}
+
+int64_t numel(const std::vector<int64_t>& shape) { return checked_product(shape, "shape"); }
+
 // Writers and readers of the base64 payloads (little-endian, as every supported host is).
 json matrix_json(const Matrix& m) {
   return {{"rows", m.rows}, {"cols", m.cols},
@@ -95,17 +108,20 @@ Matrix matrix_at(const json& object, const std::string& key, const std::string& 
   Matrix m;
   m.rows = int_at(j, "rows", path + ".rows", 0);
   m.cols = int_at(j, "cols", path + ".cols", 0);
+  // Rows of nothing are no data: a matrix of 2^32 rows and 0 columns would claim probes it lacks.
+  if (m.rows > 0 && m.cols == 0) bad(path + ".cols", "is 0 with " + std::to_string(m.rows) + " rows");
+  const int64_t values = checked_product({m.rows, m.cols}, path + ".rows × cols");
   std::vector<uint8_t> bytes;
   try {
     bytes = base64_decode(string_at(j, "float32", path + ".float32"));
   } catch (const std::invalid_argument& e) {
     bad(path + ".float32", std::string("is not base64: ") + e.what());
   }
-  if (bytes.size() != size_t(m.rows * m.cols) * sizeof(float)) {
+  if (bytes.size() % sizeof(float) != 0 || int64_t(bytes.size() / sizeof(float)) != values) {
     bad(path + ".float32", "holds " + std::to_string(bytes.size() / sizeof(float)) + " floats, expected rows × cols = " +
-                               std::to_string(m.rows * m.cols));
+                               std::to_string(values));
   }
-  m.values.resize(size_t(m.rows * m.cols));
+  m.values.resize(size_t(values));
   std::memcpy(m.values.data(), bytes.data(), bytes.size());
   return m;
 }
@@ -113,6 +129,7 @@ Matrix matrix_at(const json& object, const std::string& key, const std::string& 
 BoundaryProbes boundary_from_json(const json& j, const std::string& path, int64_t sample_numel) {
   BoundaryProbes b;
   b.count = int_at(j, "count", path + ".count", 0);
+  if (b.count > kMaxProbes) bad(path + ".count", "is " + std::to_string(b.count) + ", over the limit of " + std::to_string(kMaxProbes));
   b.epsilon = number_at(j, "epsilon", path + ".epsilon");
   if (!(b.epsilon >= 0)) bad(path + ".epsilon", "must be a number ≥ 0");
   b.steps = int_at(j, "steps", path + ".steps", 0);
@@ -130,9 +147,10 @@ BoundaryProbes boundary_from_json(const json& j, const std::string& path, int64_
   } catch (const std::invalid_argument& e) {
     bad(path + ".float16", std::string("is not base64: ") + e.what());
   }
-  if (bytes.size() != size_t(b.count * sample_numel) * 2) {
+  const int64_t values = checked_product({b.count, sample_numel}, path + ".count × inputShape");
+  if (bytes.size() % 2 != 0 || int64_t(bytes.size() / 2) != values) {
     bad(path + ".float16", "holds " + std::to_string(bytes.size() / 2) + " values, expected count × inputShape = " +
-                               std::to_string(b.count * sample_numel));
+                               std::to_string(values));
   }
   b.inputs.resize(bytes.size() / 2);
   std::memcpy(b.inputs.data(), bytes.data(), bytes.size());
@@ -141,11 +159,6 @@ BoundaryProbes boundary_from_json(const json& j, const std::string& path, int64_
   return b;
 }
 
-int64_t numel(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
 
 ProbeSpec probes_from_json(const json& j, const std::string& path) {
   ProbeSpec p;
@@ -162,7 +175,17 @@ ProbeSpec probes_from_json(const json& j, const std::string& path) {
     bad(path + ".dataSha256", "must be empty or 64 lower-case hex digits");
   }
   p.real = int_at(j, "real", path + ".real", 0);
-  p.boundary = boundary_from_json(object_at(j, "boundary", path + ".boundary"), path + ".boundary", numel(p.input_shape));
+  for (const auto& [count, name] : {std::pair{p.synthetic, ".synthetic"}, std::pair{p.real, ".real"}})
+    if (count > kMaxProbes) bad(path + name, "is " + std::to_string(count) + ", over the limit of " + std::to_string(kMaxProbes));
+  const int64_t sample_numel = checked_product(p.input_shape, path + ".inputShape");
+  p.boundary = boundary_from_json(object_at(j, "boundary", path + ".boundary"), path + ".boundary", sample_numel);
+  if (p.total() == 0) bad(path, "has no probes (synthetic + real + boundary = 0): there is no behaviour to compare");
+  if (p.total() > kMaxProbes)
+    bad(path, "asks for " + std::to_string(p.total()) + " probes, over the limit of " + std::to_string(kMaxProbes));
+  // The probe inputs are made again whenever the fingerprint is compared: bound them before that.
+  if (sample_numel > kMaxProbeTensorBytes / 4 / std::max<int64_t>(p.total(), 1))
+    bad(path + ".inputShape", "makes a probe tensor of over " + std::to_string(kMaxProbeTensorBytes >> 30) +
+                                  " GiB with " + std::to_string(p.total()) + " probes");
   return p;
 }
 
@@ -308,6 +331,10 @@ Fingerprint from_json(const nlohmann::json& j) {
     if (!names.insert(l.name).second) bad(path + ".name", "repeats the layer '" + l.name + "'");
     l.shape = ints_at(layers[i], "shape", path + ".shape", 0);
     if (l.shape.size() < 2) bad(path + ".shape", "must have rank 2 or more (N×C×…)");
+    checked_product(l.shape, path + ".shape");
+    if (l.shape[0] != fp.probes.total())
+      bad(path + ".shape", "has " + std::to_string(l.shape[0]) + " rows, expected one per probe (" +
+                               std::to_string(fp.probes.total()) + ")");
     l.channel_means = matrix_at(layers[i], "channelMeans", path + ".channelMeans");
     if (l.channel_means.rows != l.shape[0] || l.channel_means.cols != l.shape[1]) {
       bad(path + ".channelMeans", "is " + std::to_string(l.channel_means.rows) + "×" + std::to_string(l.channel_means.cols) +
@@ -317,7 +344,11 @@ Fingerprint from_json(const nlohmann::json& j) {
     fp.layers.push_back(std::move(l));
   }
   fp.output_shape = ints_at(j, "outputShape", "outputShape", 0);
+  checked_product(fp.output_shape, "outputShape");
   fp.logits = matrix_at(j, "logits", "logits");
+  if (fp.logits.rows != fp.probes.total())
+    bad("logits", "has " + std::to_string(fp.logits.rows) + " rows, expected one per probe (" +
+                      std::to_string(fp.probes.total()) + ")");
   if (fp.logits.rows * fp.logits.cols != numel(fp.output_shape) ||
       (!fp.output_shape.empty() && fp.logits.rows != fp.output_shape[0])) {
     bad("logits", "is " + std::to_string(fp.logits.rows) + "×" + std::to_string(fp.logits.cols) +

@@ -88,6 +88,13 @@ struct Fingerprint {
 /// The format_version this library writes and reads.
 inline constexpr int kFormatVersion = 2;
 
+/// Most probe rows (synthetic + real + boundary) a fingerprint may have; `modelgate fingerprint
+/// --probes` and a job's ModelFingerprinting spec.probes are held to it too.
+inline constexpr int64_t kMaxProbes = 100000;
+/// Most bytes of the probe tensor a fingerprint may ask for (rows × inputShape × 4): the inputs
+/// are regenerated, and the candidate run on them, whenever the fingerprint is compared.
+inline constexpr int64_t kMaxProbeTensorBytes = int64_t(4) << 30;
+
 /// JSON form of a probe spec (seed, synthetic, inputShape, dataPath, dataSha256, real, boundary).
 nlohmann::json to_json(const ProbeSpec& spec);
 /// Parses to_json(ProbeSpec)'s form; throws std::invalid_argument naming the bad field.
@@ -97,8 +104,10 @@ ProbeSpec probe_spec_from_json(const nlohmann::json& j);
 nlohmann::json to_json(const Fingerprint& fp);
 
 /// Parses to_json's form; throws std::invalid_argument naming the missing/bad field. A root
-/// digest that disagrees with the tensor manifest, or boundary probes whose digest disagrees
-/// with their contents, are refused.
+/// digest that disagrees with the tensor manifest, boundary probes whose digest disagrees with
+/// their contents, and dimensions that disagree with each other or with the data present (probe
+/// counts against the rows of every layer and of the logits; rows × cols against the bytes) are
+/// refused, as are counts over kMaxProbes and probe tensors over kMaxProbeTensorBytes.
 Fingerprint from_json(const nlohmann::json& j);
 
 /// Short form for validation reports: rootSha256, archSha256, parameterCount, layers (names), probes.

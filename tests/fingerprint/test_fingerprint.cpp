@@ -319,6 +319,46 @@ TEST(Json, ErrorsNameTheField) {
   EXPECT_THROW(from_json(nlohmann::json::array()), std::invalid_argument);
 }
 
+TEST(Json, DimensionsMustAgreeWithTheDataPresent) {
+  const nlohmann::json good = to_json(fingerprint_of(make_net(1)));
+  const int64_t rows = good["logits"]["rows"].get<int64_t>();
+  // Probe counts past the limit, or past the rows stored, would make compare regenerate and run
+  // that many inputs: 20 million synthetic probes in a small file.
+  nlohmann::json j = good;
+  j["probes"]["synthetic"] = 20000000;
+  EXPECT_NE(error_of(j).find("'probes.synthetic' is 20000000, over the limit of 100000"), std::string::npos) << error_of(j);
+  j = good;
+  j["probes"]["synthetic"] = j["probes"]["synthetic"].get<int64_t>() + 1;
+  EXPECT_NE(error_of(j).find("rows, expected one per probe"), std::string::npos) << error_of(j);
+  // 2^32 rows of no columns hold no data.
+  j = good;
+  j["logits"]["rows"] = int64_t(1) << 32;
+  j["logits"]["cols"] = 0;
+  j["logits"]["float32"] = "";
+  j["outputShape"] = {int64_t(1) << 32, 0};
+  EXPECT_NE(error_of(j).find("'logits.cols' is 0 with 4294967296 rows"), std::string::npos) << error_of(j);
+  // A product that overflows int64 is refused, not wrapped to a size that matches.
+  j = good;
+  j["logits"]["rows"] = int64_t(1) << 32;
+  j["logits"]["cols"] = int64_t(1) << 32;
+  EXPECT_NE(error_of(j).find("'logits.rows × cols' is too large"), std::string::npos) << error_of(j);
+  j = good;
+  j["probes"]["inputShape"] = {int64_t(1) << 40, int64_t(1) << 40};
+  EXPECT_NE(error_of(j).find("'probes.inputShape' is too large"), std::string::npos) << error_of(j);
+  j = good;
+  j["probes"]["inputShape"] = {3, 4096, 4096};  // 64 probes of 200 MB each
+  EXPECT_NE(error_of(j).find("probe tensor of over 4 GiB"), std::string::npos) << error_of(j);
+  j = good;
+  j["layers"][0]["shape"][0] = rows + 1;
+  EXPECT_NE(error_of(j).find("'layers[0].shape' has"), std::string::npos) << error_of(j);
+  j = good;
+  j["probes"]["synthetic"] = 0;
+  j["probes"]["real"] = 0;
+  j["probes"]["boundary"]["count"] = 0;
+  EXPECT_NE(error_of(j).find("has no probes"), std::string::npos) << error_of(j);
+  EXPECT_EQ(error_of(good), "<no error>");
+}
+
 TEST(Json, NonFiniteLogitsSurviveTheRoundTrip) {
   Fingerprint fp = fingerprint_of(make_net(1));
   fp.logits.values[0] = std::numeric_limits<float>::quiet_NaN();
