@@ -2,10 +2,12 @@
 
 #include "attacks/pgd.h"
 #include "engine/errors.h"
+#include "engine/limits.h"
 #include "engine/stop.h"
 #include "kernels/ops.h"
 
 #include <fmt/format.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -61,7 +63,8 @@ struct Doc {
                     const std::set<std::string>& known) const {
     if (!map.IsMap()) return;
     for (const auto& kv : map) {
-      const auto key = kv.first.as<std::string>();
+      if (!kv.first.IsScalar()) fail(kv.first, path + "…", "expected a plain name as the key, not a list or a map");
+      const auto key = kv.first.Scalar();
       if (!known.count(key))
         warnings.push_back(fmt::format("{}:{}: {}: unknown field '{}{}' ignored", file.string(),
                                        kv.first.Mark().line + 1, label, path, key));
@@ -106,10 +109,12 @@ double number_in(const Doc& d, const YAML::Node& n, const std::string& field, do
   return v;
 }
 
-int64_t integer(const Doc& d, const YAML::Node& n, const std::string& field, int64_t lo) {
+// An integer from lo up to a limit; values past the limit are refused as such, not as a typo.
+int64_t integer(const Doc& d, const YAML::Node& n, const std::string& field, int64_t lo, int64_t limit = 1000000000) {
   const double v = number(d, n, field);
-  if (v != std::floor(v) || v < static_cast<double>(lo) || v > 1e9)
+  if (v != std::floor(v) || v < static_cast<double>(lo))
     d.fail(n, field, fmt::format("expected an integer ≥ {}, got {}", lo, scalar_text(n)));
+  if (v > static_cast<double>(limit)) d.fail(n, field, fmt::format("{} is over the limit of {}", scalar_text(n), limit));
   return static_cast<int64_t>(v);
 }
 
@@ -132,6 +137,8 @@ std::vector<double> number_list(const Doc& d, const YAML::Node& n, const std::st
   std::vector<double> out;
   if (n.IsSequence()) {
     if (n.size() == 0) d.fail(n, field, "expected at least one value");
+    if (n.size() > limits::kSweepValues)
+      d.fail(n, field, fmt::format("has {} values, over the limit of {} per sweep", n.size(), limits::kSweepValues));
     for (size_t i = 0; i < n.size(); ++i)
       out.push_back(number_in(d, n[i], fmt::format("{}[{}]", field, i), lo, hi, true));
   } else {
@@ -325,6 +332,7 @@ void read_adversarial(const Doc& d, const YAML::Node& spec, const std::string& n
     };
     AttackPlan p;  // every field but epsilon; one copy per epsilon below
     p.manifest = name;
+    p.source = fmt::format("{}: spec.attacks[{}]", d.label, i);
     const auto type = text(d, require(d, a, "type", f), f + "type");
     if (type == "fgsm") p.kind = AttackKind::fgsm;
     else if (type == "pgd") p.kind = AttackKind::pgd;
@@ -345,9 +353,9 @@ void read_adversarial(const Doc& d, const YAML::Node& spec, const std::string& n
       for (const char* k : {"steps", "stepSize", "randomStart", "restarts"})
         if (a[k]) ignored(k, "does not apply to fgsm");
     } else {
-      p.steps = a["steps"] ? integer(d, a["steps"], f + "steps", 1) : p.kind == AttackKind::apgd ? 100 : 10;
+      p.steps = a["steps"] ? integer(d, a["steps"], f + "steps", 1, limits::kSteps) : p.kind == AttackKind::apgd ? 100 : 10;
       p.random_start = a["randomStart"] ? boolean(d, a["randomStart"], f + "randomStart") : true;
-      if (a["restarts"]) p.restarts = integer(d, a["restarts"], f + "restarts", 1);
+      if (a["restarts"]) p.restarts = integer(d, a["restarts"], f + "restarts", 1, limits::kRestarts);
     }
     if (p.kind == AttackKind::apgd) {
       if (a["loss"]) {
@@ -404,6 +412,7 @@ void read_robustness(const Doc& d, const YAML::Node& spec, const std::string& na
     const auto f = fmt::format("spec.tests[{}].", i);
     CorruptionPlan p;
     p.manifest = name;
+    p.source = fmt::format("{}: spec.tests[{}]", d.label, i);
     const auto type = text(d, require(d, t, "type", f), f + "type");
     if (type != "noise" && type != "blur")
       d.fail(t["type"], f + "type", fmt::format("unknown test '{}' (expected noise or blur)", type));
@@ -430,7 +439,7 @@ void read_fingerprinting(const Doc& d, const YAML::Node& spec, JobConfig& job) {
   d.warn_unknown(spec, "spec.", {"method", "features", "verification", "probes"});
   if (spec["method"] && text(d, spec["method"], "spec.method") != "neural")
     d.fail(spec["method"], "spec.method", "only 'neural' fingerprints are supported");
-  if (spec["probes"]) job.fingerprint_probes = integer(d, spec["probes"], "spec.probes", 1);
+  if (spec["probes"]) job.fingerprint_probes = integer(d, spec["probes"], "spec.probes", 1, limits::kProbes);
 }
 
 void read_scanning(const Doc& d, const YAML::Node& spec, const std::string& name, JobConfig& job, const fs::path& base,
@@ -467,10 +476,8 @@ void read_scanning(const Doc& d, const YAML::Node& spec, const std::string& name
   }
   if (const auto& sev = spec["severity"]) {
     if (!sev.IsMap()) d.fail(sev, "spec.severity", "expected a map such as {critical: block}");
-    for (const auto& kv : sev) {
-      const auto key = kv.first.as<std::string>();
-      job.actions[severity(d, kv.first, "spec.severity key")] = action(d, kv.second, "spec.severity." + key);
-    }
+    for (const auto& kv : sev)
+      job.actions[severity(d, kv.first, "spec.severity key")] = action(d, kv.second, "spec.severity." + kv.first.Scalar());
   }
   if (const auto& r = spec["reports"]) {
     d.warn_unknown(r, "spec.reports.", {"format", "location"});
@@ -645,78 +652,91 @@ JobConfig load_job(const fs::path& file) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec))
     throw InputError(file.string() + ": job file not found or not a regular file");
+  // A job file is a page of YAML; anything this large is not one, and yaml-cpp holds it all.
+  constexpr uintmax_t kMaxJobBytes = 16u << 20;
+  if (const auto size = fs::file_size(file, ec); !ec && size > kMaxJobBytes)
+    throw InputError(fmt::format("{}: job file is {} bytes, over the limit of {} (16 MiB)", file.string(), size, kMaxJobBytes));
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAllFromFile(file.string());
+  } catch (const YAML::DeepRecursion& e) {
+    throw InputError(fmt::format("{}:{}:{}: YAML nests deeper than {} levels", file.string(), e.mark.line + 1,
+                                 e.mark.column + 1, e.depth() - 1));
   } catch (const YAML::ParserException& e) {
     throw InputError(fmt::format("{}:{}:{}: YAML syntax error: {}", file.string(), e.mark.line + 1,
                                  e.mark.column + 1, e.msg));
   } catch (const YAML::Exception& e) {
     throw InputError(fmt::format("{}: cannot read job file: {}", file.string(), e.msg));
   }
+  // Every field is read through the checks above; a YAML node of a shape none of them expects
+  // (a conversion yaml-cpp refuses) is still the file's fault, not modelgate's.
   const fs::path base = fs::absolute(file).parent_path();
-  job.actions = {{Severity::critical, Action::block}, {Severity::high, Action::review}};
+  try {
+    job.actions = {{Severity::critical, Action::block}, {Severity::high, Action::review}};
 
-  // The ValidationJob comes first so that scanning manifests know whether it set a location.
-  std::vector<std::pair<size_t, std::string>> order;
-  int validation_jobs = 0;
-  for (size_t i = 0; i < docs.size(); ++i) {
-    const auto& doc = docs[i];
-    if (doc.IsNull()) continue;
-    Doc d{file, fmt::format("document {}", i + 1), job.warnings};
-    if (!doc.IsMap()) d.fail(doc, "document", "expected a manifest (a map with apiVersion and kind)");
-    const auto api = text(d, require(d, doc, "apiVersion", ""), "apiVersion");
-    if (api != kApiVersion)
-      d.fail(doc["apiVersion"], "apiVersion", fmt::format("expected {}, got '{}'", kApiVersion, api));
-    const auto kind = text(d, require(d, doc, "kind", ""), "kind");
-    if (kind == "ValidationJob") ++validation_jobs;
-    order.emplace_back(i, kind);
-  }
-  if (validation_jobs != 1)
-    throw InputError(fmt::format("{}: expected exactly one ValidationJob document (it names the "
-                                 "models and the dataset), found {}", file.string(), validation_jobs));
-  std::stable_partition(order.begin(), order.end(),
-                        [](const auto& o) { return o.second == "ValidationJob"; });
-
-  bool job_has_formats = false;
-  for (const auto& [i, kind] : order) {
-    const auto& doc = docs[i];
-    std::string name = fmt::format("{}-{}", kind, i + 1);
-    if (doc["metadata"] && doc["metadata"]["name"] && doc["metadata"]["name"].IsScalar())
-      name = doc["metadata"]["name"].Scalar();
-    Doc d{file, fmt::format("{} '{}'", kind, name), job.warnings};
-    d.warn_unknown(doc, "", {"apiVersion", "kind", "metadata", "spec"});
-    const YAML::Node spec = doc["spec"] ? doc["spec"] : YAML::Node(YAML::NodeType::Map);
-    if (!spec.IsMap()) d.fail(spec, "spec", "expected a map");
-    bool handled = true;
-    if (kind == "ValidationJob") {
-      job.name = name;
-      job_has_formats = spec["reports"] && spec["reports"].IsMap() && spec["reports"]["format"];
-      read_validation_job(d, spec, job, base);
-    } else if (kind == "AdversarialTesting") {
-      read_adversarial(d, spec, name, job);
-    } else if (kind == "RobustnessTesting") {
-      read_robustness(d, spec, name, job);
-    } else if (kind == "ModelFingerprinting") {
-      read_fingerprinting(d, spec, job);
-    } else if (kind == "InferenceMonitoring") {
-      read_inference(d, spec, name, job);
-    } else if (kind == "ResourceMonitoring") {
-      read_resources(d, spec, name, job);
-    } else if (kind == "ModelPermissions") {
-      read_permissions(d, spec, name, job, base);
-    } else if (kind == "ProcessIsolation") {
-      read_isolation(d, spec, name, job);
-    } else if (kind == "ModelRuntimeProtection") {
-      read_runtime_protection(d, spec, name, job);
-    } else if (kind == "ModelVulnerabilityScanning") {
-      read_scanning(d, spec, name, job, base, !job.report_location.empty(), job_has_formats);
-    } else {
-      handled = false;
-      job.warnings.push_back(fmt::format("{}: {} '{}' is not handled by modelgate and was skipped",
-                                         file.string(), kind, name));
+    // The ValidationJob comes first so that scanning manifests know whether it set a location.
+    std::vector<std::pair<size_t, std::string>> order;
+    int validation_jobs = 0;
+    for (size_t i = 0; i < docs.size(); ++i) {
+      const auto& doc = docs[i];
+      if (doc.IsNull()) continue;
+      Doc d{file, fmt::format("document {}", i + 1), job.warnings};
+      if (!doc.IsMap()) d.fail(doc, "document", "expected a manifest (a map with apiVersion and kind)");
+      const auto api = text(d, require(d, doc, "apiVersion", ""), "apiVersion");
+      if (api != kApiVersion)
+        d.fail(doc["apiVersion"], "apiVersion", fmt::format("expected {}, got '{}'", kApiVersion, api));
+      const auto kind = text(d, require(d, doc, "kind", ""), "kind");
+      if (kind == "ValidationJob") ++validation_jobs;
+      order.emplace_back(i, kind);
     }
-    job.manifests.push_back({kind, name, handled});
+    if (validation_jobs != 1)
+      throw InputError(fmt::format("{}: expected exactly one ValidationJob document (it names the "
+                                   "models and the dataset), found {}", file.string(), validation_jobs));
+    std::stable_partition(order.begin(), order.end(),
+                          [](const auto& o) { return o.second == "ValidationJob"; });
+
+    bool job_has_formats = false;
+    for (const auto& [i, kind] : order) {
+      const auto& doc = docs[i];
+      std::string name = fmt::format("{}-{}", kind, i + 1);
+      if (doc["metadata"] && doc["metadata"]["name"] && doc["metadata"]["name"].IsScalar())
+        name = doc["metadata"]["name"].Scalar();
+      Doc d{file, fmt::format("{} '{}'", kind, name), job.warnings};
+      d.warn_unknown(doc, "", {"apiVersion", "kind", "metadata", "spec"});
+      const YAML::Node spec = doc["spec"] ? doc["spec"] : YAML::Node(YAML::NodeType::Map);
+      if (!spec.IsMap()) d.fail(spec, "spec", "expected a map");
+      bool handled = true;
+      if (kind == "ValidationJob") {
+        job.name = name;
+        job_has_formats = spec["reports"] && spec["reports"].IsMap() && spec["reports"]["format"];
+        read_validation_job(d, spec, job, base);
+      } else if (kind == "AdversarialTesting") {
+        read_adversarial(d, spec, name, job);
+      } else if (kind == "RobustnessTesting") {
+        read_robustness(d, spec, name, job);
+      } else if (kind == "ModelFingerprinting") {
+        read_fingerprinting(d, spec, job);
+      } else if (kind == "InferenceMonitoring") {
+        read_inference(d, spec, name, job);
+      } else if (kind == "ResourceMonitoring") {
+        read_resources(d, spec, name, job);
+      } else if (kind == "ModelPermissions") {
+        read_permissions(d, spec, name, job, base);
+      } else if (kind == "ProcessIsolation") {
+        read_isolation(d, spec, name, job);
+      } else if (kind == "ModelRuntimeProtection") {
+        read_runtime_protection(d, spec, name, job);
+      } else if (kind == "ModelVulnerabilityScanning") {
+        read_scanning(d, spec, name, job, base, !job.report_location.empty(), job_has_formats);
+      } else {
+        handled = false;
+        job.warnings.push_back(fmt::format("{}: {} '{}' is not handled by modelgate and was skipped",
+                                           file.string(), kind, name));
+      }
+      job.manifests.push_back({kind, name, handled});
+    }
+  } catch (const YAML::Exception& e) {
+    throw InputError(fmt::format("{}:{}: unexpected YAML structure: {}", file.string(), e.mark.line + 1, e.msg));
   }
   if (job.report_location.empty()) job.report_location = base / "reports";
   return job;

@@ -262,3 +262,52 @@ TEST_F(JobFile, ReportFormatsTakeANameOrAListAndAlwaysIncludeJson) {
   job = load_job(write(head + "  reports: {format: junit}\n" + scan));
   EXPECT_EQ(job.report_formats, (std::vector<ReportFormat>{ReportFormat::json, ReportFormat::junit}));
 }
+
+TEST_F(JobFile, CountsPastTheirLimitsAreRefusedNamingFieldAndLimit) {
+  const std::string adv = std::string(kJob) +
+                          "---\napiVersion: security.nootropic.ai/v1\nkind: AdversarialTesting\nmetadata: {name: adv}\nspec:\n  attacks:\n";
+  auto e = error_of(adv + "    - {type: pgd, steps: 1e9}\n");
+  EXPECT_NE(e.find("spec.attacks[0].steps: 1e9 is over the limit of 10000"), std::string::npos) << e;
+  e = error_of(adv + "    - {type: apgd, restarts: 1000000000}\n");
+  EXPECT_NE(e.find("spec.attacks[0].restarts: 1000000000 is over the limit of 100"), std::string::npos) << e;
+  std::string sweep = "[0.001";
+  for (int i = 2; i <= 100000; ++i) sweep += ", " + std::to_string(i) + "/100000";
+  e = error_of(adv + "    - {type: fgsm, epsilon: " + sweep + "]}\n");
+  EXPECT_NE(e.find("spec.attacks[0].epsilon: has 100000 values, over the limit of 100"), std::string::npos) << e;
+  // At the limits themselves the job reads.
+  EXPECT_EQ(error_of(adv + "    - {type: pgd, steps: 10000, restarts: 100}\n"), "");
+  const std::string fp = std::string(kJob) +
+                         "---\napiVersion: security.nootropic.ai/v1\nkind: ModelFingerprinting\nmetadata: {name: f}\nspec:\n";
+  e = error_of(fp + "  probes: 1e9\n");
+  EXPECT_NE(e.find("spec.probes: 1e9 is over the limit of 100000"), std::string::npos) << e;
+}
+
+TEST_F(JobFile, KeysThatAreNotNamesAreInputErrors) {
+  // yaml-cpp would throw "bad conversion" converting these keys; the reader names the place.
+  auto e = error_of(std::string(kJob) + "  ? [a, b]\n  : 1\n");
+  EXPECT_NE(e.find("job.yaml:"), std::string::npos) << e;
+  EXPECT_NE(e.find("expected a plain name as the key"), std::string::npos) << e;
+  e = error_of(std::string(kJob) + "---\napiVersion: security.nootropic.ai/v1\nkind: ModelVulnerabilityScanning\n"
+                                   "metadata: {name: s}\nspec:\n  severity: {? {a: 1} : block}\n");
+  EXPECT_NE(e.find("spec.severity key"), std::string::npos) << e;
+}
+
+TEST_F(JobFile, YamlNestedTooDeeplyIsAnInputError) {
+  const auto e = error_of(std::string(kJob) + "  deep: " + std::string(100000, '[') + std::string(100000, ']') + "\n");
+  EXPECT_NE(e.find("YAML nests deeper than"), std::string::npos) << e;
+}
+
+TEST_F(JobFile, AJobFileTooLargeToBeOneIsRefusedBeforeParsing) {
+  auto p = dir_ / "big.yaml";
+  {
+    std::ofstream out(p);
+    out << kJob << "# ";
+    out << std::string((16u << 20) + 1, 'x') << "\n";
+  }
+  try {
+    load_job(p);
+    FAIL() << "a 16 MiB job file was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("over the limit"), std::string::npos) << e.what();
+  }
+}
