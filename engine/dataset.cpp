@@ -1,6 +1,7 @@
 #include "engine/dataset.h"
 
 #include "engine/errors.h"
+#include "engine/scan/scan.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -172,6 +173,18 @@ std::pair<at::Tensor, at::Tensor> load_npz(const fs::path& file) {
 }
 
 std::pair<at::Tensor, at::Tensor> load_pt(const fs::path& file) {
+  // LibTorch's unpickler allocates what the archive declares and is no parser to hand a hostile
+  // file: the model scan (archive limits, a static walk of the pickle's globals) goes first, and
+  // the records must fit the same memory budget as an .npz's arrays.
+  const auto scan = scan::scan_file(file);
+  if (scan.unreadable) bad(file, "not a torch.save'd file (" + *scan.unreadable + ")");
+  for (const auto& f : scan.findings)
+    if (f.severity == Severity::critical || f.severity == Severity::high)
+      bad(file, fmt::format("refused by the scan before loading: {} at {}: {}", f.id, f.location, f.message));
+  if (scan.uncompressed_bytes > memory_budget())
+    bad(file, fmt::format("its records take {:.1f} GiB, more than half of this machine's memory ({:.1f} GiB)",
+                          static_cast<double>(scan.uncompressed_bytes) / (1ull << 30),
+                          2.0 * static_cast<double>(memory_budget()) / (1ull << 30)));
   std::ifstream in(file, std::ios::binary);
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   c10::IValue value;
