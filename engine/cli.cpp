@@ -98,6 +98,9 @@ int run_cli(int argc, char** argv) {
   validate->add_option("--budget", va.budget,
                        "Time budget of the whole job, e.g. 90m or 2h: when it runs out the run stops at the next\n"
                        "batch, the rest is reported as skipped and the report is marked incomplete");
+  validate->add_flag("--run-past-estimate", va.run_past_estimate,
+                     "Run even when the work estimated before the run (passes x the pace measured on each model)\n"
+                     "is over 4 times a time limit; the limit then stops the run part way, as usual");
   validate->add_option("--sign", va.sign, "Sign the report with this Ed25519 private key (from 'modelgate keygen')");
   std::optional<int> threads;  // applied once below, before any work: no other place sets it
   validate->add_option("--threads", threads,
@@ -146,7 +149,8 @@ int run_cli(int argc, char** argv) {
   cmp->add_option("candidate", ca.candidate, "Candidate TorchScript model (.pt), or its fingerprint (JSON) taken on the same probes")->required();
   cmp->add_option("--report", ca.report, "Also write the comparison as JSON to this path");
   cmp->add_option("--device", ca.device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  cmp->add_option("--verify", ca.verify, "Refuse (exit 3) a reference fingerprint not signed by this Ed25519 public key, or altered since");
+  cmp->add_option("--verify", ca.verify, "Refuse (exit 3) unless the reference, a candidate fingerprint and a thresholds file are\n"
+                   "all signed by this Ed25519 public key and unaltered since ('modelgate sign' signs a thresholds file)");
   cmp->add_option("--sign", ca.sign, "Sign the comparison report with this Ed25519 private key");
   cmp->add_option("--thresholds", ca.thresholds, "Thresholds file (JSON) replacing the compiled-in calibration "
                   "(fingerprint/thresholds.json, from scripts/calibrate_fingerprints.py)");
@@ -193,6 +197,14 @@ int run_cli(int argc, char** argv) {
   fp->footer("The model is scanned first and runs only in a confined worker (as validate does).\n"
              "Exit codes: 0 written, 2 blocked by the scan or the worker failed, 3 invalid input, 4 failure.");
 
+  SignArgs sga;
+  auto* sign = app.add_subcommand("sign", "Sign a JSON document (a thresholds file, a fingerprint) for compare --verify");
+  sign->add_option("file", sga.file, "The JSON document")->required();
+  sign->add_option("--key", sga.key, "Ed25519 private key (from 'modelgate keygen'), mode 0600")->required();
+  sign->add_option("--out", sga.out, "Write the signed document here instead of replacing FILE");
+  sign->footer("The signature is stored inline as the document's \"signature\" field, over the rest of it.\n"
+               "Exit codes: 0 signed, 3 not a JSON object or an unusable key, 4 the file could not be written.");
+
   // The model worker (engine/model_host.h) is started by modelgate itself; it is not in --help.
   auto* worker = app.add_subcommand("worker", "");
   worker->group("");
@@ -236,6 +248,7 @@ int run_cli(int argc, char** argv) {
     if (fp->parsed()) return cmd_fingerprint(fa, progress);
     if (cmp->parsed()) return cmd_compare(ca, progress);
     if (inspect->parsed()) return cmd_inspect(ia);
+    if (sign->parsed()) return cmd_sign(sga);
     if (scan->parsed()) return cmd_scan(sa);
     if (keygen->parsed()) return cmd_keygen(ka);
   } catch (const std::invalid_argument& e) {  // InputError and component-level user errors

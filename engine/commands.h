@@ -21,6 +21,7 @@ struct ValidateArgs {
   std::string records;  ///< write per-sample attack records (JSON Lines) here
   std::optional<std::string> baseline;  ///< auto, none or a report path; overrides spec.baseline.report
   std::optional<std::string> budget;    ///< a duration such as 90m; overrides spec.budget
+  bool run_past_estimate = false;       ///< run a job estimated over its time limits anyway
   const std::atomic<int>* signal = nullptr;  ///< the termination flag (install_termination_handlers)
 };
 
@@ -72,6 +73,12 @@ struct InspectArgs {
   bool json = false;
 };
 
+struct SignArgs {
+  std::string file;  ///< a JSON document (a thresholds file, a fingerprint)
+  std::string key;   ///< Ed25519 private key from 'modelgate keygen'
+  std::string out;   ///< where to write the signed document (empty: replace `file`)
+};
+
 /// `modelgate validate`: runs the job, prints a summary, writes the report atomically.
 int cmd_validate(const ValidateArgs& args, const Progress& progress);
 /// `modelgate render`: renders an earlier JSON report again (HTML, JUnit, Prometheus, summary).
@@ -91,5 +98,8 @@ int cmd_keygen(const KeygenArgs& args);
 int cmd_scan(const ScanArgs& args);
 /// `modelgate inspect`: describes a model (exit 2 when its scan blocks it).
 int cmd_inspect(const InspectArgs& args);
+/// `modelgate sign`: adds (or replaces) the inline Ed25519 signature of a JSON document, so that
+/// `compare --verify` can check inputs no other command signs, such as a thresholds file.
+int cmd_sign(const SignArgs& args);
 
 }  // namespace modelgate::engine

@@ -192,7 +192,7 @@ fingerprint::Fingerprint ModelHost::fingerprint(const fingerprint::ProbeSpec& sp
 ModelChecks ModelHost::preflight(const JobConfig& job, const Dataset& data) {
   if (local_) return check_model_against_data(*local_, data, job, device_);
   const auto j = call({{"op", "preflight"}, {"job", fs::absolute(job.file).string()}}, settings_.isolation.load_seconds, nullptr);
-  return {j.at("classes").get<int64_t>(), j.at("probabilityOutputs").get<bool>()};
+  return {j.at("classes").get<int64_t>(), j.at("probabilityOutputs").get<bool>(), j.at("sampleSeconds").get<double>()};
 }
 
 ModelResult ModelHost::evaluate(const JobConfig& job, const Dataset& data, const std::string& name, const ModelChecks& checks,

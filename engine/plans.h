@@ -18,6 +18,7 @@ std::string to_string(AttackKind k);
 struct AttackPlan {
   AttackKind kind = AttackKind::pgd;
   std::string manifest;                ///< metadata.name of the AdversarialTesting manifest
+  std::string source;                  ///< where the job file sets it: "AdversarialTesting 'adv': spec.attacks[0]"
   attacks::Norm norm = attacks::Norm::linf;
   attacks::ApgdLoss loss = attacks::ApgdLoss::ce;  ///< apgd only
   double epsilon = 8.0 / 255.0;
@@ -49,6 +50,7 @@ std::string to_string(CorruptionKind k);
 struct CorruptionPlan {
   CorruptionKind kind = CorruptionKind::gaussian_noise;
   std::string manifest;  ///< metadata.name of the RobustnessTesting manifest
+  std::string source;    ///< where the job file sets it: "RobustnessTesting 'rob': spec.tests[0]"
   double level = 0;      ///< gaussian_noise: standard deviation
   int64_t kernel = 0;    ///< gaussian_blur: k of the k×k kernel
   double sigma = 0;      ///< gaussian_blur: the sigma used (OpenCV's default for k when not given)

@@ -11,11 +11,14 @@ namespace modelgate::engine {
 struct ModelChecks {
   int64_t classes = 0;               ///< logits per sample
   bool probability_outputs = false;  ///< rows are non-negative and sum to 1: softmax, not logits
+  double sample_seconds = 0;         ///< a forward and a backward over one sample (the faster of two timed batches)
 };
 
 /// Runs `model` on the first samples of `data` and checks that it accepts them, returns finite
 /// N×K logits (finiteness is left to the error rate when the job has InferenceMonitoring), that every label is one of its K classes and that every targeted attack aims at
-/// one of them. Throws InputError (or RunError for non-finite logits) naming the files.
+/// one of them, and times a forward and a backward on a small batch for the estimate of the
+/// job's work (engine/work_estimate.h). Throws InputError (or RunError for non-finite logits)
+/// naming the files.
 ModelChecks check_model_against_data(LoadedModel& model, const Dataset& data, const JobConfig& job,
                                      const c10::Device& device);
 

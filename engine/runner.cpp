@@ -10,6 +10,7 @@
 #include "engine/monitoring.h"
 #include "engine/permissions.h"
 #include "engine/preflight.h"
+#include "engine/work_estimate.h"
 #include "engine/regression.h"
 #include "engine/report/files.h"
 #include "engine/report/history.h"
@@ -112,6 +113,11 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
     checks.push_back(c);
     failures.push_back(std::move(checked.failure));
   }
+  // What the checks ask for, against the time the job has, before any of it is spent.
+  std::vector<ModelPace> paces;
+  for (size_t i = 0; i < models.size(); ++i)
+    if (models[i]) paces.push_back({job.models[i].name, checks[i].sample_seconds});
+  if (options.check_estimate) check_work(job, data.size(), paces, options.budget_seconds ? options.budget_seconds : job.budget_seconds);
 
   out.tool_version = MODELGATE_VERSION;
   out.environment = current_environment();

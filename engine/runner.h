@@ -17,6 +17,7 @@ struct RunOptions {
   std::optional<uint64_t> seed;         ///< overrides spec.seed
   std::optional<std::string> baseline;  ///< overrides spec.baseline.report: auto, none or a path
   std::optional<double> budget_seconds; ///< overrides spec.budget
+  bool check_estimate = true;           ///< refuse a job estimated far over its time limits
   bool records = false;                 ///< collect per-sample attack records (JSON Lines)
   const std::atomic<int>* signal = nullptr;  ///< the termination signal received, 0 before (may be null)
   std::vector<std::filesystem::path> key_files;  ///< key files of the run, for ModelPermissions

@@ -22,6 +22,7 @@ int cmd_validate(const ValidateArgs& args, const Progress& progress) {
   const auto job = load_job(args.job);
   if (!args.sign.empty()) check_signing_key(args.sign);
   RunOptions options;
+  options.check_estimate = !args.run_past_estimate;
   if (args.budget) {
     options.budget_seconds = parse_duration(*args.budget);
     if (!options.budget_seconds) throw InputError(fmt::format("--budget: expected a duration such as 90m or 2h, got '{}'", *args.budget));

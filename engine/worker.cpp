@@ -81,7 +81,7 @@ struct Worker {
     if (op == "preflight") {
       const auto& j = job_for(req.at("job").get<std::string>());
       const auto c = check_model_against_data(*model, *data, j, device);
-      return {{"classes", c.classes}, {"probabilityOutputs", c.probability_outputs}};
+      return {{"classes", c.classes}, {"probabilityOutputs", c.probability_outputs}, {"sampleSeconds", c.sample_seconds}};
     }
     if (op == "evaluate") {
       const auto& j = job_for(req.at("job").get<std::string>());

@@ -146,11 +146,13 @@ def test_diff_exit_codes(tmp_path, demo):
 
 # ======================================================================= budgets
 def test_manifest_budget_stops_an_attack_part_way(tmp_path, demo):
+    # The work estimate would refuse this job before it starts (test_limits.py checks that);
+    # --run-past-estimate runs it, and the budget cuts it off part way.
     adv = manifest("AdversarialTesting", "adv-budgeted",
                    {"attacks": LONG + FAST, "schedule": {"frequency": "daily", "duration": "1s"}})
     job = write_job(tmp_path, job_text(demo["model"], demo["npz"], None, batch_size=16,
                                        extra_docs=[adv], job_extra={"reports": {"location": str(tmp_path / "r")}}))
-    proc = _validate(job, "--report", tmp_path / "r.json")
+    proc = _validate(job, "--report", tmp_path / "r.json", "--run-past-estimate")
     report = load_report(tmp_path / "r.json", proc)
     assert report["complete"] is False and report["interrupted"] is None
     (m,) = report["models"]
@@ -168,7 +170,7 @@ def test_manifest_budget_stops_an_attack_part_way(tmp_path, demo):
 
 def test_job_budget_skips_the_rest_and_sets_the_finding_severity(tmp_path, demo):
     job = _job(tmp_path, demo, attacks=LONG, batch_size=16, extra={"budget": "2s", "budgetSeverity": "critical"})
-    proc = _validate(job, "--report", tmp_path / "r.json")
+    proc = _validate(job, "--report", tmp_path / "r.json", "--run-past-estimate")
     report = load_report(tmp_path / "r.json", proc)
     assert proc.returncode == 2  # critical → block
     assert report["complete"] is False
@@ -277,7 +279,7 @@ def test_a_second_run_of_the_same_job_is_refused_at_once(tmp_path, demo):
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=300)
     # The lock went with the first run: a third run of the job starts.
-    third = _validate(job, "--budget", "1s")
+    third = _validate(job, "--budget", "1s", "--run-past-estimate")
     assert third.returncode in (0, 1), third.stderr
 
 
