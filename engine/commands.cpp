@@ -112,16 +112,30 @@ int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress) {
 }
 
 int cmd_compare(const CompareArgs& args, const Progress& progress) {
+  // Under --verify every input that decides the verdict must be signed by the key: the reference,
+  // a candidate given as a fingerprint, and a thresholds file. An altered candidate fingerprint
+  // changes the verdict as surely as an altered reference.
+  const bool verify = !args.verify.empty();
+  SignatureChecks signatures;
   const auto j = read_json_file(args.reference, "reference fingerprint");
-  if (!args.verify.empty()) verify_document(j, args.verify, args.reference);
+  if (verify) {
+    verify_document(j, args.verify, args.reference);
+    signatures.reference = "verified";
+  }
   if (!args.sign.empty()) check_signing_key(args.sign);
   if (!args.report.empty())
     check_output_path(args.report, "comparison report", {args.reference, args.candidate, args.sign, args.thresholds});
   const auto reference = parse_fingerprint(j, args.reference);
   fingerprint::Thresholds thresholds = fingerprint::calibrated_thresholds();
   if (!args.thresholds.empty()) {
+    const auto tj = read_json_file(args.thresholds, "thresholds file");
+    signatures.thresholds = "not checked";
+    if (verify) {  // thresholds decide the verdict as much as the fingerprints do ('modelgate sign' signs them)
+      verify_document(tj, args.verify, args.thresholds);
+      signatures.thresholds = "verified";
+    }
     try {
-      thresholds = fingerprint::thresholds_from_json(read_json_file(args.thresholds, "thresholds file"), args.thresholds);
+      thresholds = fingerprint::thresholds_from_json(tj, args.thresholds);
     } catch (const std::invalid_argument& e) {
       throw InputError(one_line(e));
     }
@@ -129,7 +143,12 @@ int cmd_compare(const CompareArgs& args, const Progress& progress) {
   fingerprint::Fingerprint candidate;
   std::string device_name = "none (fingerprint file)";
   if (is_fingerprint_file(args.candidate)) {
-    candidate = parse_fingerprint(read_json_file(args.candidate, "candidate fingerprint"), args.candidate);
+    const auto cj = read_json_file(args.candidate, "candidate fingerprint");
+    if (verify) {
+      verify_document(cj, args.verify, args.candidate);
+      signatures.candidate = "verified";
+    }
+    candidate = parse_fingerprint(cj, args.candidate);
     if (!fingerprint::same_probes(reference.probes, candidate.probes))
       throw InputError(fmt::format("{}: taken on other probes than {} (seed, counts, input shape, data or boundary probes "
                                    "differ); fingerprint the candidate model against the reference instead",
@@ -137,6 +156,7 @@ int cmd_compare(const CompareArgs& args, const Progress& progress) {
   } else {
     const auto device = resolve_device(args.device);
     device_name = device.str();
+    if (verify) signatures.candidate = "model file";
     std::vector<std::filesystem::path> reads;
     if (!reference.probes.data_path.empty()) reads.emplace_back(reference.probes.data_path);
     auto loaded = load_for_command(args.candidate, device, reads);
@@ -157,7 +177,7 @@ int cmd_compare(const CompareArgs& args, const Progress& progress) {
                    : cmp.verdict == fingerprint::Verdict::unrelated ? 2
                                                                     : 0;
   auto report = comparison_report({args.reference, reference}, {args.candidate, candidate}, cmp, code, device_name,
-                                  !args.verify.empty(), current_environment());
+                                  signatures, current_environment());
   if (!args.sign.empty()) report["signature"] = signature_for(report, args.sign);
   fmt::print("{}verdict: {}\n", comparison_text(cmp), verdict);
   if (!args.report.empty()) {
@@ -191,6 +211,18 @@ int cmd_inspect(const InspectArgs& args) {
                s["parameters"].get<int64_t>(), fmt::join(tensors, " "));
   }
   fmt::print("\ncapturable layers (fingerprint taps): {}\n", fmt::join(d["capturableLayers"].get<std::vector<std::string>>(), ", "));
+  return 0;
+}
+
+int cmd_sign(const SignArgs& args) {
+  auto j = read_json_file(args.file, "document to sign");
+  if (!j.is_object()) throw InputError(fmt::format("{}: expected a JSON object to sign", args.file));
+  check_signing_key(args.key);
+  const std::string out = args.out.empty() ? args.file : args.out;
+  if (!args.out.empty()) check_output_path(out, "signed document", {args.file, args.key});
+  j["signature"] = signature_for(j, args.key);
+  write_atomically(out, j.dump(2) + "\n");
+  fmt::print("signed: {}\n", shown_path(out));
   return 0;
 }
 

@@ -33,7 +33,7 @@ std::string comparison_text(const fingerprint::Comparison& c) {
 
 nlohmann::json comparison_report(const ComparedSide& reference, const ComparedSide& candidate,
                                  const fingerprint::Comparison& c, int exit_code, const std::string& device,
-                                 bool reference_verified, const Environment& environment) {
+                                 const SignatureChecks& signatures, const Environment& environment) {
   auto side = [](const ComparedSide& s) {
     return nlohmann::json{{"path", s.path}, {"rootSha256", s.fingerprint.root_sha256},
                           {"modelSha256", s.fingerprint.model_sha256}};
@@ -46,7 +46,8 @@ nlohmann::json comparison_report(const ComparedSide& reference, const ComparedSi
           {"reference", side(reference)},
           {"candidate", side(candidate)},
           {"comparison", c.to_json()},
-          {"referenceSignature", reference_verified ? "verified" : "not checked"},
+          {"signatures", {{"reference", signatures.reference}, {"candidate", signatures.candidate},
+                          {"thresholds", signatures.thresholds}}},
           {"finishedAt", utc_now_iso()}};
 }
 

@@ -16,13 +16,22 @@ struct ComparedSide {
   const fingerprint::Fingerprint& fingerprint;
 };
 
+/// What became of each input's signature: "verified" (under --verify), "not checked" (without
+/// it), or what the input was instead ("model file": the candidate is the file being judged;
+/// "built in": the calibrated thresholds).
+struct SignatureChecks {
+  std::string reference = "not checked";
+  std::string candidate = "not checked";
+  std::string thresholds = "built in";
+};
+
 /// The verdict's evidence in a few lines (the report has every field).
 std::string comparison_text(const fingerprint::Comparison& c);
 
 /// The comparison report: verdict, exit code, tool and environment, both sides, every metric,
-/// whether the reference's signature was checked, and when it finished.
+/// what the signatures of its inputs showed, and when it finished.
 nlohmann::json comparison_report(const ComparedSide& reference, const ComparedSide& candidate,
                                  const fingerprint::Comparison& c, int exit_code, const std::string& device,
-                                 bool reference_verified, const Environment& environment);
+                                 const SignatureChecks& signatures, const Environment& environment);
 
 }  // namespace modelgate::engine
