@@ -270,6 +270,30 @@ std::optional<Severity> worst_severity(const std::vector<ScanFinding>& findings)
   return worst;
 }
 
+namespace {
+
+void archive_unreadable(ScanReport& r, zip_error_t* e) {
+  r.unreadable = fmt::format("not a readable zip archive ({})", zip_error_strerror(e));
+}
+
+// A legacy torch.save file or a plain pickle: the pickles come first, then raw storages.
+// Protocols 2 and up start with PROTO; a text (protocol 0) pickle is one if it walks to STOP.
+void scan_pickles(ScanReport& r, ByteSource& src, char first, uint64_t size, const std::string& name,
+                  const ScanLimits& limits) {
+  const auto walks = walk_pickles(src, limits.pickle_bytes);
+  const bool proto = static_cast<unsigned char>(first) == 0x80;
+  if (!proto && walks.front().error && walks.front().globals.empty()) {
+    r.unreadable = "neither a zip archive (TorchScript, torch.save) nor a pickle";
+    return;
+  }
+  r.format = FileFormat::pickle;
+  check_pickle(r, walks, name);
+  if (size > limits.pickle_bytes && !r.findings.empty() && r.findings.back().id == "pickle/malformed")
+    r.findings.back().message += fmt::format(" (only the first {} were read)", bytes_text(limits.pickle_bytes));
+}
+
+}  // namespace
+
 ScanReport scan_file(const fs::path& path, const ScanLimits& limits) {
   ScanReport r;
   r.path = path.string();
@@ -291,29 +315,45 @@ ScanReport scan_file(const fs::path& path, const ScanLimits& limits) {
     if (!z) {
       zip_error_t e;
       zip_error_init_with_code(&e, err);
-      r.unreadable = fmt::format("not a readable zip archive ({})", zip_error_strerror(&e));
+      archive_unreadable(r, &e);
       zip_error_fini(&e);
       return r;
     }
     scan_archive(r, z.get(), limits);
     return r;
   }
-  // A legacy torch.save file or a plain pickle: the pickles come first, then raw storages.
-  // Protocols 2 and up start with PROTO; a text (protocol 0) pickle is one if it walks to STOP.
   in.clear();
   in.seekg(0);
   IstreamSource src(in);
-  const auto walks = walk_pickles(src, limits.pickle_bytes);
-  const bool proto = static_cast<unsigned char>(magic[0]) == 0x80;
-  if (!proto && walks.front().error && walks.front().globals.empty()) {
-    r.unreadable = "neither a zip archive (TorchScript, torch.save) nor a pickle";
+  scan_pickles(r, src, magic[0], fs::file_size(path, ec), path.filename().string(), limits);
+  return r;
+}
+
+ScanReport scan_bytes(std::string_view bytes, const std::string& name, const ScanLimits& limits) {
+  ScanReport r;
+  r.path = name;
+  if (bytes.empty()) {
+    r.unreadable = "the file is empty";
     return r;
   }
-  r.format = FileFormat::pickle;
-  check_pickle(r, walks, path.filename().string());
-  const auto size = fs::file_size(path, ec);
-  if (size > limits.pickle_bytes && !r.findings.empty() && r.findings.back().id == "pickle/malformed")
-    r.findings.back().message += fmt::format(" (only the first {} were read)", bytes_text(limits.pickle_bytes));
+  if (bytes.size() >= 2 && bytes[0] == 'P' && bytes[1] == 'K') {
+    zip_error_t e;
+    zip_error_init(&e);
+    // freep 0: libzip reads the caller's buffer in place and never frees or copies it.
+    zip_source_t* src = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &e);
+    std::unique_ptr<zip_t, ZipCloser> z(src ? zip_open_from_source(src, ZIP_RDONLY, &e) : nullptr);
+    if (!z) {
+      if (src) zip_source_free(src);
+      archive_unreadable(r, &e);
+      zip_error_fini(&e);
+      return r;
+    }
+    zip_error_fini(&e);
+    scan_archive(r, z.get(), limits);
+    return r;
+  }
+  BufferSource src(bytes);
+  scan_pickles(r, src, bytes[0], bytes.size(), fs::path(name).filename().string(), limits);
   return r;
 }
 

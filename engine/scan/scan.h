@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace modelgate::engine::scan {
@@ -55,6 +56,10 @@ struct ScanReport {
 /// Scans `path` without loading it. Never throws for what the file holds: a file that cannot
 /// be opened or is neither a zip archive nor a pickle comes back `unreadable`, with why.
 ScanReport scan_file(const std::filesystem::path& path, const ScanLimits& limits = {});
+
+/// The same scan over a file's bytes held in memory (a decrypted model), reported as `name`.
+/// Nothing is written anywhere; the bytes must outlive the call only.
+ScanReport scan_bytes(std::string_view bytes, const std::string& name, const ScanLimits& limits = {});
 
 /// The worst severity among the findings, or nullopt when there are none.
 std::optional<Severity> worst_severity(const std::vector<ScanFinding>& findings);

@@ -3,6 +3,7 @@
 #include "engine/scan/code_check.h"
 #include "engine/scan/globals.h"
 #include "engine/scan/pickle_walk.h"
+#include "engine/scan/scan.h"
 
 #include <gtest/gtest.h>
 
@@ -184,6 +185,18 @@ TEST(CodeCheck, FileAccessAnywhereIsCritical) {
   EXPECT_EQ(f[0].location, "c.py:2");
   EXPECT_EQ(check_code("    t = torch.from_file(path, True, 8, dtype=0)\n", "c.py").size(), 1u);
   EXPECT_TRUE(check_code("    y = torch.saved_tensor(x)\n    z = self.save\n", "c.py").empty());
+}
+
+TEST(ScanBytes, ScansBuffersAsItScansFiles) {
+  // A protocol-2 pickle of posix.system: the same finding from memory as from a file.
+  const auto p2 = "\x80\x02" "cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."s;
+  const auto r = scan_bytes(p2, "mem.pkl");
+  EXPECT_EQ(r.format, FileFormat::pickle);
+  ASSERT_FALSE(r.findings.empty());
+  EXPECT_EQ(r.findings.front().id, "pickle/dangerous-global");
+  EXPECT_EQ(r.findings.front().location, "mem.pkl@2");
+  EXPECT_TRUE(scan_bytes("", "empty").unreadable);
+  EXPECT_TRUE(scan_bytes("PK\x03\x04 not really a zip"s, "bad.zip").unreadable);
 }
 
 }  // namespace
