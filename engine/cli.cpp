@@ -168,13 +168,34 @@ int run_cli(int argc, char** argv) {
   render->footer("Exit codes: 0 rendered, 3 not a readable modelgate report, 4 a file could not be written.");
 
   KeygenArgs ka;
-  auto* keygen = app.add_subcommand("keygen", "Write an Ed25519 key pair for signing fingerprints and reports");
-  keygen->add_option("--out", ka.out, "Path prefix: writes PREFIX.key (mode 0600) and PREFIX.pub")->required();
+  auto* keygen = app.add_subcommand("keygen", "Write an Ed25519 key pair for signing fingerprints and reports, or an AES-256 key");
+  keygen->add_option("--out", ka.out, "Path prefix: writes PREFIX.key (mode 0600) and PREFIX.pub; with --symmetric, PREFIX.key only")
+      ->required();
+  keygen->add_flag("--symmetric", ka.symmetric, "Write a random AES-256 key for 'modelgate encrypt' instead of a signing key pair");
+  keygen->footer("Existing files are never replaced. Exit codes: 0 written, 3 a file exists or cannot be made, 4 failure.");
+
+  CryptArgs ea, xa;
+  auto* encrypt = app.add_subcommand("encrypt", "Encrypt a model file at rest (AES-256-GCM) for validate to decrypt in memory");
+  encrypt->add_option("model", ea.model, "The model file to encrypt")->required();
+  encrypt->add_option("--key", ea.key, "Key file from 'modelgate keygen --symmetric' (mode 0600)")->required();
+  encrypt->add_option("--out", ea.out, "The encrypted file to write (temporary file + rename; never the model itself)")->required();
+  encrypt->footer("The model is neither scanned nor loaded: its bytes are enciphered as they are, with a random nonce\n"
+                  "and a header naming the key id. A job entry names the file with key: KEY, or a ModelStorageEncryption\n"
+                  "manifest names the folder of keys; validate then decrypts it in memory, scans the plaintext and\n"
+                  "loads it from memory: no plaintext touches the disk.\n"
+                  "Exit codes: 0 written, 3 invalid input (missing file, key not 0600, already encrypted), 4 failure.");
+  auto* decrypt = app.add_subcommand("decrypt", "Write the plaintext of an encrypted model (mode 0600)");
+  decrypt->add_option("model", xa.model, "The encrypted model (from 'modelgate encrypt')")->required();
+  decrypt->add_option("--key", xa.key, "Key file whose id the encrypted file names (mode 0600)")->required();
+  decrypt->add_option("--out", xa.out, "The plaintext file to write (mode 0600; temporary file + rename)")->required();
+  decrypt->footer("validate does not need this: it decrypts in memory. Exit codes: 0 written, 3 wrong key, altered or\n"
+                  "truncated file, or other invalid input, 4 failure.");
 
   ScanArgs sa;
   auto* scan = app.add_subcommand("scan", "Scan model files before anything loads them: archive limits, pickle globals, code that runs at load, graphs");
   scan->add_option("models", sa.models, "Model files (TorchScript archives; torch.save files and pickles are scanned too)")->required();
   scan->add_option("--report", sa.report, "Also write the scan as JSON to this path");
+  scan->add_option("--key", sa.key, "Key of the encrypted models among MODEL...: each is decrypted in memory and its plaintext scanned");
   scan->add_option("--job", sa.job, "Take limits, accepted findings (spec.allow) and severity actions from this job's\n"
                    "ModelVulnerabilityScanning manifest");
   scan->footer("What is checked, before the model is loaded: the archive (record count, sizes and compression ratio\n"
@@ -251,6 +272,8 @@ int run_cli(int argc, char** argv) {
     if (sign->parsed()) return cmd_sign(sga);
     if (scan->parsed()) return cmd_scan(sa);
     if (keygen->parsed()) return cmd_keygen(ka);
+    if (encrypt->parsed()) return cmd_encrypt(ea);
+    if (decrypt->parsed()) return cmd_decrypt(xa);
   } catch (const std::invalid_argument& e) {  // InputError and component-level user errors
     fmt::print(stderr, "modelgate: error: {}\n", one_line(e));
     return kInvalidInput;

@@ -8,6 +8,7 @@
 #include "engine/json_depth.h"
 #include "engine/model_fingerprint.h"
 #include "engine/model.h"
+#include "engine/model_crypto.h"
 #include "engine/report/compare_report.h"
 #include "engine/report/files.h"
 #include "engine/report/summary.h"
@@ -188,6 +189,13 @@ int cmd_compare(const CompareArgs& args, const Progress& progress) {
 }
 
 int cmd_keygen(const KeygenArgs& args) {
+  if (args.symmetric) {
+    const auto path = args.out + ".key";
+    const auto id = generate_symmetric_key(path);
+    fmt::print("key: {} (AES-256-GCM, key id {}, mode 0600; keep it secret: it decrypts every model encrypted with it)\n",
+               path, id);
+    return 0;
+  }
   generate_keypair(args.out);
   fmt::print("private key: {}.key (mode 0600; keep it secret)\npublic key:  {}.pub\n", args.out, args.out);
   return 0;

@@ -59,13 +59,21 @@ struct CompareArgs {
 };
 
 struct KeygenArgs {
-  std::string out;  ///< path prefix: writes <out>.key and <out>.pub
+  std::string out;         ///< path prefix: writes <out>.key and <out>.pub (or only <out>.key)
+  bool symmetric = false;  ///< an AES-256 key for encrypting models instead of an Ed25519 pair
+};
+
+struct CryptArgs {
+  std::string model;  ///< the file to encrypt or decrypt
+  std::string key;    ///< a key file from 'modelgate keygen --symmetric'
+  std::string out;    ///< where the result goes
 };
 
 struct ScanArgs {
   std::vector<std::string> models;
   std::string report;  ///< write the scan as JSON here (empty: not written)
   std::string job;     ///< take limits, accepted findings and severity actions from this job file
+  std::string key;     ///< the key of the encrypted models among `models` (empty: none)
 };
 
 struct InspectArgs {
@@ -91,8 +99,12 @@ int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress);
 /// `modelgate compare`: prints the verdict of a candidate (a model, or a fingerprint file taken
 /// on the same probes) against a reference fingerprint.
 int cmd_compare(const CompareArgs& args, const Progress& progress);
-/// `modelgate keygen`: writes an Ed25519 key pair.
+/// `modelgate keygen`: writes an Ed25519 key pair, or with --symmetric an AES-256 key.
 int cmd_keygen(const KeygenArgs& args);
+/// `modelgate encrypt`: encrypts a model file at rest (AES-256-GCM) without scanning or loading it.
+int cmd_encrypt(const CryptArgs& args);
+/// `modelgate decrypt`: writes the plaintext of an encrypted model (mode 0600).
+int cmd_decrypt(const CryptArgs& args);
 /// `modelgate scan`: scans model files before anything loads them; 0 clean, 1 review, 2 block,
 /// 3 a file that cannot be scanned.
 int cmd_scan(const ScanArgs& args);

@@ -275,9 +275,10 @@ void read_validation_job(const Doc& d, const YAML::Node& spec, JobConfig& job,
     d.fail(models, "spec.models", "expected a non-empty list of {name, path}");
   for (size_t i = 0; i < models.size(); ++i) {
     const auto f = fmt::format("spec.models[{}].", i);
-    d.warn_unknown(models[i], f, {"name", "path"});
+    d.warn_unknown(models[i], f, {"name", "path", "key"});
     ModelEntry m;
     m.path = resolve(base, text(d, require(d, models[i], "path", f), f + "path"));
+    if (models[i]["key"]) m.key = resolve(base, text(d, models[i]["key"], f + "key"));
     m.name = models[i]["name"] ? text(d, models[i]["name"], f + "name") : m.path.stem().string();
     job.models.push_back(m);
   }
@@ -561,6 +562,38 @@ void read_runtime_protection(const Doc& d, const YAML::Node& spec, const std::st
   }
 }
 
+// ModelStorageEncryption: spec.algorithm (aes-256-gcm), spec.keyManagement {type: local, storage:
+// a folder of key files}, spec.storage {type, path, backup}. Where models are stored and backed
+// up is the deployment's business; modelgate reads the models the ValidationJob lists.
+void read_storage_encryption(const Doc& d, const YAML::Node& spec, const std::string& name, JobConfig& job,
+                             const fs::path& base) {
+  d.warn_unknown(spec, "spec.", {"algorithm", "keyManagement", "storage"});
+  StorageEncryptionSpec e;
+  e.manifest = name;
+  if (spec["algorithm"]) {
+    e.algorithm = text(d, spec["algorithm"], "spec.algorithm");
+    if (e.algorithm != "aes-256-gcm")
+      d.fail(spec["algorithm"], "spec.algorithm", fmt::format("expected aes-256-gcm, got '{}'", e.algorithm));
+  }
+  if (const auto& k = spec["keyManagement"]) {
+    if (!k.IsMap()) d.fail(k, "spec.keyManagement", "expected a map such as {type: local, storage: ~/.nootropic/keys}");
+    d.warn_unknown(k, "spec.keyManagement.", {"type", "storage"});
+    if (k["type"] && text(d, k["type"], "spec.keyManagement.type") != "local")
+      d.fail(k["type"], "spec.keyManagement.type", fmt::format("expected local, got '{}'", k["type"].Scalar()));
+    if (k["storage"]) e.key_folder = resolve(base, text(d, k["storage"], "spec.keyManagement.storage"));
+  }
+  if (const auto& st = spec["storage"]) {
+    if (!st.IsMap()) d.fail(st, "spec.storage", "expected a map such as {type: local, path: ~/.nootropic/models}");
+    d.warn_unknown(st, "spec.storage.", {"type", "path", "backup"});
+    if (st["type"] && text(d, st["type"], "spec.storage.type") != "local")
+      d.fail(st["type"], "spec.storage.type", fmt::format("expected local, got '{}'", st["type"].Scalar()));
+    d.warnings.push_back(fmt::format("{}:{}: {}: spec.storage (where models are kept and backed up) is not managed by "
+                                     "modelgate; it reads the models the ValidationJob lists",
+                                     d.file.string(), st.Mark().line + 1, d.label));
+  }
+  job.storage_encryption = e;
+}
+
 // "80%" or 0.8 → 0.8.
 double share(const Doc& d, const YAML::Node& n, const std::string& field) {
   const auto t = text(d, n, field);
@@ -726,6 +759,8 @@ JobConfig load_job(const fs::path& file) {
         read_isolation(d, spec, name, job);
       } else if (kind == "ModelRuntimeProtection") {
         read_runtime_protection(d, spec, name, job);
+      } else if (kind == "ModelStorageEncryption") {
+        read_storage_encryption(d, spec, name, job, base);
       } else if (kind == "ModelVulnerabilityScanning") {
         read_scanning(d, spec, name, job, base, !job.report_location.empty(), job_has_formats);
       } else {

@@ -25,6 +25,15 @@ std::string extension(ReportFormat f);
 struct ModelEntry {
   std::string name;
   std::filesystem::path path;  ///< resolved against the job file's folder
+  std::filesystem::path key;   ///< spec.models[i].key: the key file of an encrypted model (empty: none given)
+};
+
+/// A ModelStorageEncryption manifest: models may be encrypted files (`modelgate encrypt`),
+/// opened with the key of their id from `key_folder` when their entry names no key.
+struct StorageEncryptionSpec {
+  std::string manifest;
+  std::string algorithm = "aes-256-gcm";
+  std::filesystem::path key_folder;  ///< spec.keyManagement.storage, ~ expanded (empty: not given)
 };
 
 /// A manifest document as the report lists it.
@@ -117,6 +126,7 @@ struct JobConfig {
   scan::ScanLimits scan_limits;           ///< ModelVulnerabilityScanning spec.limits
   std::vector<ScanAllowance> scan_allow;  ///< ModelVulnerabilityScanning spec.allow
   IsolationSpec isolation;
+  std::optional<StorageEncryptionSpec> storage_encryption;  ///< ModelStorageEncryption
 };
 
 /// Reads and checks a job file. Throws InputError naming the file, the document and the

@@ -1,5 +1,6 @@
 #include "engine/guarded_load.h"
 
+#include "engine/errors.h"
 #include "fingerprint/hashing.h"
 
 #include <fmt/format.h>
@@ -9,9 +10,13 @@ namespace modelgate::engine {
 CheckedModel scan_and_load(const std::filesystem::path& path, const c10::Device& device, const ScanPolicy& policy,
                            const HostSettings& settings) {
   CheckedModel out;
-  std::error_code ec;
-  const auto sha = std::filesystem::is_regular_file(path, ec) ? fingerprint::file_sha256(path.string()) : std::string();
-  out.scan = scan_model(path, sha, policy);
+  if (settings.key) {
+    out.scan = scan_encrypted_model(path, *settings.key, policy);
+  } else {
+    std::error_code ec;
+    const auto sha = std::filesystem::is_regular_file(path, ec) ? fingerprint::file_sha256(path.string()) : std::string();
+    out.scan = scan_model(path, sha, policy);
+  }
   load_scanned(out, path, device, policy, settings);
   return out;
 }
@@ -22,6 +27,7 @@ void load_scanned(CheckedModel& out, const std::filesystem::path& path, const c1
   if (out.scan.blocked()) return;
   auto s = settings;
   s.graph_node_limit = policy.limits.graph_nodes;
+  s.max_model_bytes = policy.limits.total_bytes;
   std::optional<ModelHost> opened;
   try {
     opened = ModelHost::open(path, device, s);  // an unreadable file fails here (InputError), as before the scan
@@ -31,6 +37,10 @@ void load_scanned(CheckedModel& out, const std::filesystem::path& path, const c1
     return;
   }
   auto& host = *opened;
+  // What was scanned is what was loaded: a file replaced in between is refused.
+  if (!out.scan.sha256.empty() && host.sha256() != out.scan.sha256)
+    throw InputError(fmt::format("{}: the model changed between the scan and the load (sha256 {}… scanned, {}… loaded)",
+                                 path.string(), out.scan.sha256.substr(0, 16), host.sha256().substr(0, 16)));
   out.scan.summary.loaded = true;
   out.scan.summary.graphs_checked = true;
   out.scan.summary.graph_nodes = host.graphs().nodes;

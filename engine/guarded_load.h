@@ -20,13 +20,16 @@ struct CheckedModel {
 /// Scans `path`; unless that blocks, loads it onto `device` in its host (InputError for a file
 /// that is no loadable TorchScript archive, as load_model) and adds the graph check's findings.
 /// A model either step blocks is not returned; the scan says why. A worker that fails is a
-/// finding of `failure_severity` with the policy's action for it.
+/// finding of `failure_severity` with the policy's action for it. With `settings.key`, the
+/// encrypted file is decrypted in memory for the scan (its plaintext is scanned) and again by
+/// the host for the load; the plaintext never touches the disk.
 CheckedModel scan_and_load(const std::filesystem::path& path, const c10::Device& device, const ScanPolicy& policy,
                            const HostSettings& settings);
 
 /// The load half of scan_and_load, for a model whose scan (`checked.scan`) is done: unless the
 /// scan blocks it, opens it in its host and adds the graph check's findings, or records the
-/// worker's failure. InputError as load_model; `checked.scan` then stays as the scan left it.
+/// worker's failure. InputError as load_model, and when the model loaded is not the one scanned
+/// (its sha256 differs); `checked.scan` then stays as the scan left it.
 void load_scanned(CheckedModel& checked, const std::filesystem::path& path, const c10::Device& device,
                   const ScanPolicy& policy, const HostSettings& settings);
 

@@ -2,40 +2,92 @@
 
 #include "engine/errors.h"
 #include "engine/json_depth.h"
+#include "engine/model_crypto.h"
 #include "fingerprint/fingerprint.h"
 #include "fingerprint/hashing.h"
 
+#include <caffe2/serialize/read_adapter_interface.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <cstring>
+#include <memory>
 #include <regex>
 
 namespace modelgate::engine {
 namespace fs = std::filesystem;
+
+namespace {
+
+// A model's bytes in memory, as LibTorch's archive reader reads them.
+class MemoryAdapter : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit MemoryAdapter(std::string_view bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= bytes_.size()) return 0;
+    n = std::min<size_t>(n, bytes_.size() - pos);
+    std::memcpy(buf, bytes_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  std::string_view bytes_;
+};
+
+// Loads through `load` (from a file or from memory), in eval mode, with the modelgate.json metadata.
+template <typename Load>
+void load_into(LoadedModel& m, const c10::Device& device, Load load) {
+  torch::jit::ExtraFilesMap extra{{"modelgate.json", ""}};
+  try {
+    m.module = load(device, extra);
+  } catch (const std::exception& e) {
+    throw InputError(fmt::format("{}: not a loadable TorchScript archive ({})", m.path.string(), one_line(e)));
+  }
+  m.module.eval();
+  const auto& meta = extra["modelgate.json"];
+  if (!meta.empty()) {
+    if (json_too_deep(meta))
+      throw InputError(fmt::format("{}: its modelgate.json nests deeper than {} levels", m.path.string(), kMaxJsonDepth));
+    m.metadata = nlohmann::json::parse(meta, nullptr, /*allow_exceptions=*/false);
+    if (m.metadata.is_discarded()) m.metadata = nullptr;
+  }
+}
+
+}  // namespace
 
 LoadedModel load_model(const fs::path& path, const c10::Device& device) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path.string() + ": model file not found");
   if (!fs::is_regular_file(path, ec)) throw InputError(path.string() + ": not a regular file");
   if (fs::file_size(path, ec) == 0) throw InputError(path.string() + ": model file is empty");
+  if (is_encrypted_model(path))
+    throw InputError(path.string() + ": an encrypted model: give it a key (the job entry's key, or a ModelStorageEncryption "
+                                     "manifest's key folder), or decrypt it with 'modelgate decrypt'");
   LoadedModel m;
   m.path = path;
   m.sha256 = fingerprint::file_sha256(path.string());
-  torch::jit::ExtraFilesMap extra{{"modelgate.json", ""}};
-  try {
-    m.module = torch::jit::load(path.string(), device, extra);
-  } catch (const std::exception& e) {
-    throw InputError(fmt::format("{}: not a loadable TorchScript archive ({})", path.string(), one_line(e)));
-  }
-  m.module.eval();
-  const auto& meta = extra["modelgate.json"];
-  if (!meta.empty()) {
-    if (json_too_deep(meta))
-      throw InputError(fmt::format("{}: its modelgate.json nests deeper than {} levels", path.string(), kMaxJsonDepth));
-    m.metadata = nlohmann::json::parse(meta, nullptr, /*allow_exceptions=*/false);
-    if (m.metadata.is_discarded()) m.metadata = nullptr;
-  }
+  load_into(m, device, [&](const c10::Device& d, torch::jit::ExtraFilesMap& extra) {
+    return torch::jit::load(path.string(), d, extra);
+  });
   return m;
+}
+
+LoadedModel load_model_from_bytes(const fs::path& path, std::string_view bytes, const c10::Device& device) {
+  if (bytes.empty()) throw InputError(path.string() + ": model file is empty");
+  LoadedModel m;
+  m.path = path;
+  m.sha256 = fingerprint::sha256_hex(bytes.data(), bytes.size());
+  load_into(m, device, [&](const c10::Device& d, torch::jit::ExtraFilesMap& extra) {
+    return torch::jit::load(std::make_shared<MemoryAdapter>(bytes), d, extra);
+  });
+  return m;
+}
+
+LoadedModel load_encrypted_model(const fs::path& path, const SymmetricKey& key, uint64_t max_bytes, const c10::Device& device) {
+  const auto decrypted = decrypt_model_file(path, key, max_bytes);
+  return load_model_from_bytes(path, decrypted.plaintext.view(), device);
 }
 
 at::Tensor forward_logits(torch::jit::Module& module, const at::Tensor& x, const std::string& path) {

@@ -3,8 +3,10 @@
 #include <nlohmann/json.hpp>
 #include <torch/script.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 namespace modelgate::engine {
 
@@ -19,6 +21,19 @@ struct LoadedModel {
 /// Loads a TorchScript archive onto `device` and puts it in eval mode. Throws InputError
 /// naming the file for a missing, empty, truncated or non-TorchScript file.
 LoadedModel load_model(const std::filesystem::path& path, const c10::Device& device);
+
+/// The same from a model's bytes in memory (a decrypted model), named `path` in messages and
+/// the result; nothing is read from or written to the disk. `bytes` must outlive the call only:
+/// LibTorch copies every tensor out of it.
+LoadedModel load_model_from_bytes(const std::filesystem::path& path, std::string_view bytes, const c10::Device& device);
+
+class SymmetricKey;
+
+/// Decrypts the encrypted model `path` with `key` in memory (engine/model_crypto.h; at most
+/// `max_bytes` of plaintext) and loads it with load_model_from_bytes; the plaintext is wiped
+/// once LibTorch has copied the tensors out. InputError for a wrong key or an altered file.
+LoadedModel load_encrypted_model(const std::filesystem::path& path, const SymmetricKey& key, uint64_t max_bytes,
+                                 const c10::Device& device);
 
 /// Runs the model on a batch and returns its N×K logits. Throws InputError when the model
 /// rejects the input (shape, channels) or returns something other than one N×K tensor.

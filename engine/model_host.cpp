@@ -79,7 +79,8 @@ ModelHost ModelHost::open(const fs::path& path, const c10::Device& device, const
   h.isolation_.timeouts = fmt::format("load {}, each evaluation {}", seconds_text(settings.isolation.load_seconds),
                                       seconds_text(settings.isolation.evaluation_seconds));
   if (!settings.isolation.process) {
-    h.local_ = std::make_unique<LoadedModel>(load_model(path, device));
+    h.local_ = std::make_unique<LoadedModel>(settings.key ? load_encrypted_model(path, *settings.key, settings.max_model_bytes, device)
+                                                          : load_model(path, device));
     h.sha256_ = h.local_->sha256;
     h.metadata_ = h.local_->metadata;
     h.graphs_ = scan::check_graphs(h.local_->module, settings.graph_node_limit);
@@ -88,13 +89,18 @@ ModelHost ModelHost::open(const fs::path& path, const c10::Device& device, const
     return h;
   }
   h.worker_ = std::make_unique<isolation::Worker>(isolation::Worker::spawn({self_exe(), "worker"}));
-  const auto reply = h.call({{"op", "open"},
-                             {"model", fs::absolute(path).string()},
-                             {"device", device.str()},
-                             {"threads", at::get_num_threads()},
-                             {"policy", worker_policy(path, device, settings).to_json()},
-                             {"graphNodes", settings.graph_node_limit}},
-                            settings.isolation.load_seconds, nullptr);
+  nlohmann::json open{{"op", "open"},
+                      {"model", fs::absolute(path).string()},
+                      {"device", device.str()},
+                      {"threads", at::get_num_threads()},
+                      {"policy", worker_policy(path, device, settings).to_json()},
+                      {"graphNodes", settings.graph_node_limit}};
+  // The worker decrypts the model itself, confined, from the file it may read anyway: the key
+  // travels over the pipe, so the key file stays outside the sandbox.
+  if (settings.key)
+    open.update({{"key", settings.key->to_base64()}, {"keyFile", settings.key->file().string()},
+                 {"maxModelBytes", settings.max_model_bytes}});
+  const auto reply = h.call(open, settings.isolation.load_seconds, nullptr);
   const auto applied = isolation::Applied::from_json(reply.at("applied"));
   h.isolation_.landlock = applied.landlock;
   h.isolation_.seccomp = applied.seccomp;

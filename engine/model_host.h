@@ -7,6 +7,7 @@
 #include "engine/config.h"
 #include "engine/evaluate_model.h"
 #include "engine/model.h"
+#include "engine/model_crypto.h"
 #include "engine/preflight.h"
 #include "engine/scan/graph_check.h"
 #include "fingerprint/fingerprint.h"
@@ -14,6 +15,7 @@
 #include "engine/isolation/worker.h"
 
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -36,6 +38,11 @@ struct HostSettings {
   std::vector<std::filesystem::path> read_paths;  ///< what the model's code may read besides the model (job, data)
   int64_t graph_node_limit = 2000000;
   const std::atomic<int>* signal = nullptr;       ///< forwarded to the worker (SIGTERM, SIGINT)
+  /// The key of an encrypted model (null: a plain file). The host decrypts the file in memory
+  /// (a worker gets the key's bytes in its request, never the key file) and loads the plaintext
+  /// from memory; no plaintext is written anywhere.
+  std::shared_ptr<const SymmetricKey> key;
+  uint64_t max_model_bytes = UINT64_MAX;          ///< the largest plaintext an encrypted model may have
 };
 
 /// One model, loaded in its host.

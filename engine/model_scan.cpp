@@ -1,8 +1,11 @@
 #include "engine/model_scan.h"
 
+#include "fingerprint/hashing.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <fstream>
 
 namespace modelgate::engine {
 
@@ -41,8 +44,9 @@ void add_scan_findings(ModelScan& scan, const std::vector<scan::ScanFinding>& fo
   }
 }
 
-ModelScan scan_model(const std::filesystem::path& path, const std::string& sha256, const ScanPolicy& policy) {
-  const auto report = scan::scan_file(path, policy.limits);
+namespace {
+
+ModelScan from_report(const scan::ScanReport& report, const std::string& sha256, const ScanPolicy& policy) {
   ModelScan out;
   out.sha256 = sha256;
   out.summary.format = to_string(report.format);
@@ -50,6 +54,38 @@ ModelScan scan_model(const std::filesystem::path& path, const std::string& sha25
   out.summary.pickles = static_cast<int64_t>(report.pickles);
   out.unreadable = report.unreadable;
   add_scan_findings(out, report.findings, sha256, policy);
+  return out;
+}
+
+}  // namespace
+
+ModelScan scan_model(const std::filesystem::path& path, const std::string& sha256, const ScanPolicy& policy) {
+  if (is_encrypted_model(path)) {
+    ModelScan out;
+    out.sha256 = sha256;
+    std::ifstream in(path, std::ios::binary);
+    std::string head(kEncryptedHeaderBytes, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(in.gcount()));
+    std::string id = "unknown";
+    try {
+      if (const auto h = parse_encrypted_header(head, path.string())) id = h->key_id;
+    } catch (const std::invalid_argument&) {  // a cut-short header: the id stays unknown
+    }
+    out.summary.format = "encrypted model";
+    out.unreadable = fmt::format("an encrypted model (key id {}): it is scanned only with its key (--key, or the job "
+                                 "entry's key)", id);
+    return out;
+  }
+  return from_report(scan::scan_file(path, policy.limits), sha256, policy);
+}
+
+ModelScan scan_encrypted_model(const std::filesystem::path& path, const SymmetricKey& key, const ScanPolicy& policy) {
+  const auto decrypted = decrypt_model_file(path, key, policy.limits.total_bytes);
+  const auto plain = decrypted.plaintext.view();
+  auto out = from_report(scan::scan_bytes(plain, path.string(), policy.limits),
+                         fingerprint::sha256_hex(plain.data(), plain.size()), policy);
+  out.encryption = EncryptionInfo{kModelCipher, decrypted.key_id, key.file().string(), decrypted.file_sha256};
   return out;
 }
 

@@ -126,11 +126,21 @@ struct ScanSummary {
   std::optional<IsolationInfo> isolation;
 };
 
+/// How an encrypted model file was opened (ModelStorageEncryption): decrypted in memory, never
+/// on disk. The model's sha256 is the plaintext's; `file_sha256` is the encrypted file's.
+struct EncryptionInfo {
+  std::string algorithm = "aes-256-gcm";
+  std::string key_id;       ///< 16 hex digits
+  std::string key_file;     ///< the key file that opened it
+  std::string file_sha256;  ///< of the encrypted file as read
+};
+
 /// Everything the run found out about one model.
 struct ModelResult {
   std::string name;
   std::string path;
-  std::string sha256;
+  std::string sha256;  ///< of the model's bytes (for an encrypted file: of its plaintext)
+  std::optional<EncryptionInfo> encryption;
   Count clean;
   std::vector<AttackOutcome> attacks;
   std::vector<CorruptionOutcome> corruptions;

@@ -7,6 +7,7 @@
 #include "engine/guarded_load.h"
 #include "engine/model_host.h"
 #include "engine/model.h"
+#include "engine/model_keys.h"
 #include "engine/monitoring.h"
 #include "engine/permissions.h"
 #include "engine/preflight.h"
@@ -20,6 +21,8 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <sys/resource.h>
 
 #include <algorithm>
 
@@ -81,6 +84,16 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
 
   // Everything the user gave is read and cross-checked before any evaluation: a bad file
   // fails fast with exit 3, and nothing is written.
+  // The key of each encrypted model, before anything is loaded: a model without one is exit 3.
+  const auto keys = model_keys(job);
+  auto key_files = options.key_files;
+  for (const auto& k : keys)
+    if (k) key_files.push_back(k->file());
+  if (key_files.size() > options.key_files.size()) {
+    // Decrypted models are in this process's memory while they are scanned: no core dump may hold one.
+    const struct rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
+  }
   std::optional<JobResult> baseline;
   auto baseline_info = find_baseline(job, options, baseline);
   const Dataset data = load_dataset(job.dataset);
@@ -97,8 +110,10 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
   std::vector<ModelScan> scans;
   std::vector<ModelChecks> checks;
   std::vector<std::optional<Finding>> failures;  // isolation/*: workers that crashed, hung or hit a limit
-  for (const auto& entry : job.models) {
-    auto checked = scan_and_load(entry.path, device, policy, settings);
+  for (size_t i = 0; i < job.models.size(); ++i) {
+    auto model_settings = settings;
+    model_settings.key = keys[i];
+    auto checked = scan_and_load(job.models[i].path, device, policy, model_settings);
     ModelChecks c;
     if (checked.host) {
       try {
@@ -140,6 +155,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
       r.name = job.models[i].name;
       r.path = job.models[i].path.string();
       r.sha256 = scan.sha256;
+      r.encryption = scan.encryption;
       r.scan = scan.summary;
       r.findings = scan.findings;
       if (failures[i]) r.findings.push_back(*failures[i]);
@@ -165,6 +181,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
       for (auto& f : r.findings) findings.push_back(std::move(f));
       r.findings = std::move(findings);
       r.scan = scan.summary;
+      r.encryption = scan.encryption;
       out.models.push_back(std::move(r));
     } catch (const WorkerFailure& e) {
       failures[i] = failure_finding(e, policy, job.isolation.severity);
@@ -173,7 +190,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
     models[i].reset();  // the worker exits: its memory is not held while the next model runs
   }
 
-  out.permissions = check_permissions(job, options.key_files);
+  out.permissions = check_permissions(job, key_files);
   for (auto& [model, f] : permission_findings(job, out.permissions)) {
     auto it = std::find_if(out.models.begin(), out.models.end(), [&](const ModelResult& m) { return m.name == model; });
     (it == out.models.end() ? out.job_findings : it->findings).push_back(std::move(f));

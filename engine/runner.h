@@ -31,7 +31,7 @@ struct RunResult {
   std::string records;  ///< per-sample attack records, one JSON object per line (if asked for)
 };
 
-/// Loads the dataset and every model, checks them against each other before evaluating
+/// Finds the key of every encrypted model (InputError when one has none), loads the dataset and every model, checks them against each other before evaluating
 /// anything (InputError on a mismatch), then runs every attack, corruption, fingerprint and
 /// monitoring manifest the job asks for within its budgets, compares the figures with the
 /// baseline report, and derives the findings. A signal or an exhausted budget stops the run at

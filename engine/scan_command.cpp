@@ -6,12 +6,15 @@
 #include "engine/environment.h"
 #include "engine/errors.h"
 #include "engine/guarded_load.h"
+#include "engine/model_crypto.h"
 #include "engine/report/files.h"
 #include "engine/report/json_report.h"
 #include "engine/report/summary.h"
 #include "fingerprint/hashing.h"
 
 #include <fmt/format.h>
+
+#include <memory>
 
 namespace modelgate::engine {
 namespace {
@@ -20,6 +23,9 @@ nlohmann::ordered_json scan_json(const std::string& path, const std::string& sha
   nlohmann::ordered_json j;
   j["path"] = path;
   j["sha256"] = sha;
+  if (s.encryption)
+    j["encryption"] = {{"algorithm", s.encryption->algorithm}, {"keyId", s.encryption->key_id},
+                       {"keyFile", s.encryption->key_file}, {"fileSha256", s.encryption->file_sha256}};
   j["format"] = s.summary.format;
   if (s.unreadable) j["unreadable"] = *s.unreadable;
   j["records"] = s.summary.records;
@@ -48,20 +54,33 @@ int cmd_scan(const ScanArgs& args) {
     policy = ScanPolicy::from_job(load_job(args.job));
     inputs.emplace_back(args.job);
   }
+  std::shared_ptr<const SymmetricKey> key;
+  if (!args.key.empty()) {
+    key = std::make_shared<SymmetricKey>(read_symmetric_key(args.key));
+    inputs.emplace_back(args.key);
+  }
   if (!args.report.empty()) check_output_path(args.report, "scan report", inputs);
   Action worst = Action::pass;
   bool unreadable = false;
   auto models = nlohmann::ordered_json::array();
   for (const auto& path : args.models) {
-    std::error_code ec;
-    const auto sha = std::filesystem::is_regular_file(path, ec) ? fingerprint::file_sha256(path) : std::string();
+    // An encrypted model is decrypted in memory with --key and its plaintext scanned (and loaded).
+    HostSettings settings;
+    if (key && is_encrypted_model(path)) settings.key = key;
     CheckedModel checked;
-    checked.scan = scan_model(path, sha, policy);
+    if (settings.key) {
+      checked.scan = scan_encrypted_model(path, *key, policy);
+    } else {
+      std::error_code ec;
+      const auto sha = std::filesystem::is_regular_file(path, ec) ? fingerprint::file_sha256(path) : std::string();
+      checked.scan = scan_model(path, sha, policy);
+    }
     auto& scan = checked.scan;
+    const auto& sha = scan.sha256;
     // Only a TorchScript archive is loaded for the graph check; the rest is judged by the scan.
     if (scan.summary.format == to_string(scan::FileFormat::torchscript)) {
       try {
-        load_scanned(checked, path, c10::Device(c10::kCPU), policy, HostSettings{});
+        load_scanned(checked, path, c10::Device(c10::kCPU), policy, settings);
         if (checked.failure) scan.findings.push_back(*checked.failure);  // a worker that crashed or hung
       } catch (const InputError& e) {
         scan.unreadable = one_line(e);  // scanned, not loadable: what the scan saw stands

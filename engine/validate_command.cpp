@@ -32,7 +32,10 @@ int cmd_validate(const ValidateArgs& args, const Progress& progress) {
                                     job.report_location, job.name);
   // Every output can be written, and none of them is an input, before anything runs.
   std::vector<std::filesystem::path> inputs{job.file, job.dataset};
-  for (const auto& m : job.models) inputs.push_back(m.path);
+  for (const auto& m : job.models) {
+    inputs.push_back(m.path);
+    if (!m.key.empty()) inputs.push_back(m.key);
+  }
   if (!args.sign.empty()) inputs.emplace_back(args.sign);
   if (args.baseline && *args.baseline != "auto" && *args.baseline != "none") inputs.emplace_back(*args.baseline);
   for (const auto& o : outputs) check_output_path(o.path, to_string(o.format), inputs);

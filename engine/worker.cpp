@@ -1,5 +1,5 @@
 // `modelgate worker`: the child half of engine/model_host. It warms LibTorch up, confines itself
-// (engine/isolation) before it opens the model, and then serves one model's requests: describe,
+// (engine/isolation) before it opens (or decrypts, in memory) the model, and then serves one model's requests: describe,
 // layers, fingerprint, preflight, evaluate. Errors go back as messages; nothing here writes a file.
 #include "engine/dataset.h"
 #include "engine/device.h"
@@ -7,6 +7,7 @@
 #include "engine/findings.h"
 #include "engine/isolation/confine.h"
 #include "engine/model_fingerprint.h"
+#include "engine/model_crypto.h"
 #include "engine/model_host.h"
 #include "engine/monitoring.h"
 #include "engine/report/json_report.h"
@@ -61,7 +62,13 @@ struct Worker {
       at::set_num_threads(req.at("threads").get<int>());
       warm_up(device);
       const auto applied = isolation::confine(isolation::Policy::from_json(req.at("policy")));
-      model = load_model(req.at("model").get<std::string>(), device);
+      const auto path = req.at("model").get<std::string>();
+      if (req.contains("key")) {
+        const auto key = SymmetricKey::from_base64(req["key"].get<std::string>(), req.at("keyFile").get<std::string>());
+        model = load_encrypted_model(path, key, req.at("maxModelBytes").get<uint64_t>(), device);
+      } else {
+        model = load_model(path, device);
+      }
       const auto graphs = scan::check_graphs(model->module, req.at("graphNodes").get<int64_t>());
       return {{"applied", applied.to_json()}, {"sha256", model->sha256}, {"metadata", model->metadata},
               {"graphs", graphs_json(graphs)}};

@@ -280,6 +280,12 @@ ModelResult read_model(const Reader& rd, const json& j, const std::string& path)
   m.name = rd.text(j, "name", path);
   m.path = rd.text(j, "path", path);
   m.sha256 = rd.text(j, "sha256", path);
+  if (j.contains("encryption")) {
+    const auto& e = rd.object(j, "encryption", path);
+    const auto p = path + ".encryption";
+    m.encryption = EncryptionInfo{rd.text(e, "algorithm", p), rd.text(e, "keyId", p), rd.text(e, "keyFile", p),
+                                  rd.text(e, "fileSha256", p)};
+  }
   const auto& clean = rd.object(j, "clean", path);
   m.clean = {rd.integer(clean, "correct", path + ".clean"), rd.integer(clean, "total", path + ".clean")};
   const auto& adv = rd.array(j, "adversarial", path);

@@ -155,17 +155,20 @@ Json model_json(const ModelResult& m) {
   for (const auto& f : m.findings) findings.push_back(finding_json(f));
   Json skipped = Json::array();
   for (const auto& k : m.skipped) skipped.push_back(skipped_json(k));
-  return {{"name", m.name},
-          {"path", m.path},
-          {"sha256", m.sha256},
-          {"clean", {{"correct", m.clean.correct}, {"total", m.clean.total}, {"accuracy", m.clean.accuracy()}}},
-          {"adversarial", std::move(adversarial)},
-          {"robustness", std::move(robustness)},
-          {"fingerprint", m.fingerprint ? fingerprint_json(*m.fingerprint) : Json()},
-          {"monitoring", monitoring_json(m)},
-          {"scan", m.scan ? scan_json(*m.scan) : Json()},
-          {"skipped", std::move(skipped)},
-          {"findings", std::move(findings)}};
+  Json j{{"name", m.name}, {"path", m.path}, {"sha256", m.sha256}};
+  // Only an encrypted model has the key: reports of plain models keep the shape they always had.
+  if (m.encryption)
+    j["encryption"] = {{"algorithm", m.encryption->algorithm}, {"keyId", m.encryption->key_id},
+                       {"keyFile", m.encryption->key_file}, {"fileSha256", m.encryption->file_sha256}};
+  j["clean"] = {{"correct", m.clean.correct}, {"total", m.clean.total}, {"accuracy", m.clean.accuracy()}};
+  j["adversarial"] = std::move(adversarial);
+  j["robustness"] = std::move(robustness);
+  j["fingerprint"] = m.fingerprint ? fingerprint_json(*m.fingerprint) : Json();
+  j["monitoring"] = monitoring_json(m);
+  j["scan"] = m.scan ? scan_json(*m.scan) : Json();
+  j["skipped"] = std::move(skipped);
+  j["findings"] = std::move(findings);
+  return j;
 }
 
 }  // namespace

@@ -35,7 +35,8 @@ std::string summary_text(const JobResult& r, const std::vector<std::pair<std::st
   std::string s = fmt::format("modelgate {} · job {} · device {} · seed {} · {} samples from {}\n", r.tool_version,
                               r.job_name, r.device, r.seed, r.dataset.samples, shown_path(r.dataset.path));
   for (const auto& m : r.models) {
-    s += fmt::format("\n{}  ({}, sha256 {}…)\n", m.name, shown_path(m.path), m.sha256.substr(0, 16));
+    s += fmt::format("\n{}  ({}, sha256 {}…{})\n", m.name, shown_path(m.path), m.sha256.substr(0, 16),
+                     m.encryption ? fmt::format(", encrypted, key id {}", m.encryption->key_id) : "");
     const bool blocked = m.scan && m.scan->blocked;
     if (blocked)
       s += fmt::format("  not run: blocked by the {} ({} checks skipped)\n",
