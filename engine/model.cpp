@@ -10,7 +10,12 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <regex>
@@ -34,6 +39,29 @@ class MemoryAdapter : public caffe2::serialize::ReadAdapterInterface {
 
  private:
   std::string_view bytes_;
+};
+
+// A model file through one open descriptor: what is hashed is what is loaded, even if the path
+// is renamed over meanwhile.
+class FdAdapter : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  FdAdapter(int fd, size_t size) : fd_(fd), size_(size) {}
+  ~FdAdapter() override { ::close(fd_); }
+  size_t size() const override { return size_; }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    size_t got = 0;
+    while (got < n) {
+      const auto r = ::pread(fd_, static_cast<char*>(buf) + got, n - got, static_cast<off_t>(pos + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += static_cast<size_t>(r);
+    }
+    return got;
+  }
+
+ private:
+  int fd_;
+  size_t size_;
 };
 
 // Loads through `load` (from a file or from memory), in eval mode, with the modelgate.json metadata.
@@ -67,9 +95,17 @@ LoadedModel load_model(const fs::path& path, const c10::Device& device) {
                                      "manifest's key folder), or decrypt it with 'modelgate decrypt'");
   LoadedModel m;
   m.path = path;
-  m.sha256 = fingerprint::file_sha256(path.string());
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw InputError(fmt::format("{}: cannot open the model: {}", path.string(), std::strerror(errno)));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw InputError(path.string() + ": not a regular file");
+  }
+  auto adapter = std::make_shared<FdAdapter>(fd, static_cast<size_t>(st.st_size));
+  m.sha256 = fingerprint::fd_sha256(fd, path.string());
   load_into(m, device, [&](const c10::Device& d, torch::jit::ExtraFilesMap& extra) {
-    return torch::jit::load(path.string(), d, extra);
+    return torch::jit::load(adapter, d, extra);
   });
   return m;
 }

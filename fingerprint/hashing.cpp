@@ -2,9 +2,11 @@
 
 #include <ATen/ATen.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 
 #include <array>
 #include <filesystem>
+#include <cerrno>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -71,6 +73,20 @@ std::string file_sha256(const std::string& path) {
     sha.update(buffer.data(), static_cast<size_t>(in.gcount()));
   }
   if (in.bad()) throw std::invalid_argument("read error while hashing '" + path + "'");
+  return sha.hex();
+}
+
+std::string fd_sha256(int fd, const std::string& what) {
+  Sha256 sha;
+  std::array<char, 1 << 16> buffer{};
+  for (off_t pos = 0;;) {
+    const auto n = ::pread(fd, buffer.data(), buffer.size(), pos);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw std::invalid_argument("read error while hashing '" + what + "'");
+    if (n == 0) break;
+    sha.update(buffer.data(), static_cast<size_t>(n));
+    pos += n;
+  }
   return sha.hex();
 }
 

@@ -13,6 +13,11 @@ std::string sha256_hex(const void* data, size_t size);
 /// Lower-case hex SHA-256 of a file's contents; throws std::invalid_argument naming the path if unreadable.
 std::string file_sha256(const std::string& path);
 
+/// Lower-case hex SHA-256 of everything an open file descriptor holds, read with pread from
+/// offset 0 (the descriptor's offset is left alone); throws std::invalid_argument naming `what`
+/// on a read error.
+std::string fd_sha256(int fd, const std::string& what);
+
 /// Name of a dtype as the tensor digest spells it: numpy-style ("float32", "int64", "bool", ...),
 /// so that a Python checker can recompute digests with hashlib alone.
 std::string dtype_name(at::ScalarType type);
