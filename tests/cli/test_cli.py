@@ -37,6 +37,11 @@ def run(*args, cwd=None, timeout=300):
             assert bad not in line, f"crash marker {bad!r} in output:\n{proc.stderr}"
     assert proc.returncode >= 0, f"killed by signal {-proc.returncode}:\n{proc.stderr}"
     assert proc.returncode not in (134, 139), f"abort/segfault:\n{proc.stderr}"
+    if os.environ.get("MODELGATE_TRANSCRIPT"):  # what each command printed, for the README's examples
+        errors = [l for l in proc.stderr.splitlines() if l.startswith("modelgate: error: ")]
+        with open(os.environ["MODELGATE_TRANSCRIPT"], "a") as out:
+            out.write(json.dumps({"test": os.environ.get("PYTEST_CURRENT_TEST", ""), "args": [str(a) for a in args][:3],
+                                  "exit": proc.returncode, "error": errors[0] if errors else None}) + "\n")
     return proc
 
 
