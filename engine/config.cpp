@@ -63,7 +63,9 @@ struct Doc {
                     const std::set<std::string>& known) const {
     if (!map.IsMap()) return;
     for (const auto& kv : map) {
-      if (!kv.first.IsScalar()) fail(kv.first, path + "…", "expected a plain name as the key, not a list or a map");
+      if (!kv.first.IsScalar())
+        fail(kv.first, path.empty() ? "document" : path.substr(0, path.size() - 1),
+             "expected a plain name as the key, not a list or a map");
       const auto key = kv.first.Scalar();
       if (!known.count(key))
         warnings.push_back(fmt::format("{}:{}: {}: unknown field '{}{}' ignored", file.string(),

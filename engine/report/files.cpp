@@ -127,8 +127,8 @@ void check_output_path(const fs::path& path, const std::string& what, const std:
   const fs::path probe = dir / fmt::format(".modelgate-probe-{}", ::getpid());
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)
-    throw InputError(fmt::format("{}: the folder of the {} output does not take new files: {}", dir.string(), what,
-                                 std::strerror(errno)));
+    throw InputError(fmt::format("{}: the {} output cannot be written: {} does not take new files ({})", path.string(),
+                                 what, dir.string(), std::strerror(errno)));
   ::close(fd);
   ::unlink(probe.c_str());
 }

@@ -37,12 +37,30 @@ def run(*args, cwd=None, timeout=300):
             assert bad not in line, f"crash marker {bad!r} in output:\n{proc.stderr}"
     assert proc.returncode >= 0, f"killed by signal {-proc.returncode}:\n{proc.stderr}"
     assert proc.returncode not in (134, 139), f"abort/segfault:\n{proc.stderr}"
-    if os.environ.get("MODELGATE_TRANSCRIPT"):  # what each command printed, for the README's examples
-        errors = [l for l in proc.stderr.splitlines() if l.startswith("modelgate: error: ")]
-        with open(os.environ["MODELGATE_TRANSCRIPT"], "a") as out:
-            out.write(json.dumps({"test": os.environ.get("PYTEST_CURRENT_TEST", ""), "args": [str(a) for a in args][:3],
-                                  "exit": proc.returncode, "error": errors[0] if errors else None}) + "\n")
+    _transcribe(args, proc.returncode, proc.stderr)
     return proc
+
+
+def _transcribe(args, code, stderr, peak_mb=None):
+    """With MODELGATE_TRANSCRIPT=FILE, appends what a command printed (for the README's examples)."""
+    if not os.environ.get("MODELGATE_TRANSCRIPT"):
+        return
+    errors = [l for l in stderr.splitlines() if l.startswith("modelgate: error: ")]
+    with open(os.environ["MODELGATE_TRANSCRIPT"], "a") as out:
+        out.write(json.dumps({"test": os.environ.get("PYTEST_CURRENT_TEST", ""), "args": [str(a) for a in args][:3],
+                              "exit": code, "error": errors[0] if errors else None, "peakMB": peak_mb}) + "\n")
+
+
+def peak_rss_mb(*args):
+    """Runs modelgate and returns (exit code, stderr, peak resident memory in MB of it and the
+    workers it waited for)."""
+    proc = subprocess.Popen([str(BIN), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    assert code not in (-6, -11, 134, 139), f"abort/segfault:\n{err}"
+    _transcribe(args, code, err, round(usage.ru_maxrss / 1024))
+    return code, err, usage.ru_maxrss / 1024
 
 
 def error_line(proc, *names):

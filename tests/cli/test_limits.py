@@ -4,11 +4,10 @@ the job has; fingerprint dimensions against the data present; `--verify` on ever
 Each is exit 3 with one line naming the file, the field and the limit, and nothing written."""
 import json
 import os
-import subprocess
 
 import pytest
 
-from test_cli import BIN, error_line, job_text, manifest, run, write_job  # noqa: E402
+from test_cli import error_line, job_text, manifest, peak_rss_mb, run, write_job  # noqa: E402
 
 
 def _refused(proc, *needles):
@@ -95,13 +94,6 @@ def test_report_location_under_proc_is_refused_before_the_run(tmp_path, demo):
 
 
 # ============================================================ fingerprints: dimensions and --verify
-def _peak_rss_mb(*args):
-    proc = subprocess.Popen([str(BIN), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    return os.waitstatus_to_exitcode(status), err, usage.ru_maxrss / 1024
-
-
 @pytest.fixture(scope="module")
 def fingerprints(tmp_path_factory, demo):
     d = tmp_path_factory.mktemp("fp")
@@ -118,8 +110,8 @@ def test_a_fingerprint_declaring_20_million_probes_is_refused_in_bounded_memory(
     j["probes"]["synthetic"] = 20_000_000
     bomb = tmp_path / "bomb.fp.json"
     bomb.write_text(json.dumps(j))
-    code, err, peak = _peak_rss_mb("compare", bomb, demo["model"], "--device", "cpu")
-    _, _, baseline = _peak_rss_mb("compare", fingerprints["fp"], demo["model"], "--device", "cpu")
+    code, err, peak = peak_rss_mb("compare", bomb, demo["model"], "--device", "cpu")
+    _, _, baseline = peak_rss_mb("compare", fingerprints["fp"], demo["model"], "--device", "cpu")
     assert code == 3, err
     assert "'probes.synthetic' is 20000000, over the limit of 100000" in err and "bomb.fp.json" in err, err
     assert peak < baseline + 200, f"peak {peak:.0f} MB against {baseline:.0f} MB for a normal compare"
@@ -198,14 +190,14 @@ def test_a_model_archive_whose_constants_inflate_to_2_gib_is_blocked_in_bounded_
                 dst.writestr(info.filename, src.read(info.filename))
     assert bomb.stat().st_size < 16 << 20
     job = write_job(tmp_path, job_text(bomb, demo["npz"], [{"type": "fgsm", "epsilon": 0.03}], model_name="bomb"))
-    code, err, peak = _peak_rss_mb("validate", job, "--device", "cpu", "--report", tmp_path / "r.json")
-    _, _, baseline = _peak_rss_mb("scan", demo["model"])
+    code, err, peak = peak_rss_mb("validate", job, "--device", "cpu", "--report", tmp_path / "r.json")
+    _, _, baseline = peak_rss_mb("scan", demo["model"])
     assert code == 2, err  # blocked by the scan, never loaded
     report = json.loads((tmp_path / "r.json").read_text())
     ids = {f["check"] for f in report["models"][0]["findings"]}
     assert any(i.startswith(("scan/archive/", "scan/pickle/")) for i in ids), ids
     assert peak < baseline + 300, f"peak {peak:.0f} MB against {baseline:.0f} MB for scanning the demo model"
-    code, err, peak = _peak_rss_mb("scan", bomb)
+    code, err, peak = peak_rss_mb("scan", bomb)
     assert code == 2, err
     assert peak < baseline + 300, f"scan peak {peak:.0f} MB against {baseline:.0f} MB"
 

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from test_cli import BIN, error_line, job_text, run, write_job  # noqa: E402
+from test_cli import error_line, job_text, peak_rss_mb, run, write_job  # noqa: E402
 
 FAST = [{"type": "fgsm", "epsilon": 0.03}]
 
@@ -121,18 +121,6 @@ def test_npy_shapes_that_cannot_be_true_are_input_errors_naming_the_file(tmp_pat
 
 
 # ====================================== .npz sizes are checked before allocation (hostile input)
-def _peak_rss_mb(*args):
-    """Runs modelgate and returns (exit code, stderr, its peak resident memory in MB)."""
-    import os
-    import subprocess
-
-    proc = subprocess.Popen([str(BIN), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, err, usage.ru_maxrss / 1024
-
-
 def _labels_npy(n):
     import io
 
@@ -165,7 +153,7 @@ def test_a_small_npz_declaring_a_huge_valid_array_is_refused_within_bounded_memo
     rows = {}
     for name, data in (("bomb", bomb), ("small", small)):
         job = write_job(tmp_path, job_text(demo["model"], data, FAST), filename=f"{name}.yaml")
-        rows[name] = _peak_rss_mb("validate", job, "--device", "cpu", "--report", tmp_path / f"{name}.json")
+        rows[name] = peak_rss_mb("validate", job, "--device", "cpu", "--report", tmp_path / f"{name}.json")
     code, err, peak = rows["bomb"]
     assert code == 3 and "bomb.npz" in err and "8388608 inputs but 450 labels" in err, err
     assert peak - rows["small"][2] < 300, f"peak {peak:.0f} MB against {rows['small'][2]:.0f} MB for a small bad file"
@@ -195,10 +183,17 @@ def test_zip_headers_that_claim_more_than_deflate_can_give_are_refused(tmp_path,
     liar = tmp_path / "liar.npz"
     liar.write_bytes(bytes(data))
     job = write_job(tmp_path, job_text(demo["model"], liar, FAST))
-    code, err, peak = _peak_rss_mb("validate", job, "--device", "cpu", "--report", tmp_path / "r.json")
+    code, err, peak = peak_rss_mb("validate", job, "--device", "cpu", "--report", tmp_path / "r.json")
     assert code == 3 and "liar.npz" in err and "more than compression can give" in err, err
-    assert peak < 1500, f"peak {peak:.0f} MB"
     assert not (tmp_path / "r.json").exists()
+    # The baseline: the same job on a small file refused for its counts.
+    small = tmp_path / "small.npz"
+    with zipfile.ZipFile(small, "w") as z:
+        z.writestr("inputs.npy", _npy("451, 1, 8, 8", bytes(451 * 256)))
+        z.writestr("labels.npy", _labels_npy(450))
+    job = write_job(tmp_path, job_text(demo["model"], small, FAST), filename="small.yaml")
+    _, _, baseline = peak_rss_mb("validate", job, "--device", "cpu", "--report", tmp_path / "small.json")
+    assert peak < baseline + 300, f"peak {peak:.0f} MB against {baseline:.0f} MB for a small bad file"
 
 
 # ========================================= JSON nested too deeply (hostile-input issue, in part)
@@ -217,3 +212,9 @@ def test_json_nested_too_deeply_is_an_input_error_not_a_crash(tmp_path, demo):
     assert proc.returncode == 3 and "nests deeper than 256 levels" in error_line(proc, "deep.json")
     proc = run("render", fp, "--summary")
     assert proc.returncode == 3 and "nests deeper than 256 levels" in error_line(proc, "deep.json")
+    # Signed in appearance, under --verify: refused before the signature's canonical form is built.
+    assert run("keygen", "--out", tmp_path / "team").returncode == 0
+    signed = tmp_path / "deep.signed.json"
+    signed.write_text('{"signature": {"algorithm": "ed25519", "publicKey": "", "value": ""}, "formatVersion": ' + deep + "}")
+    proc = run("compare", signed, demo["model"], "--verify", tmp_path / "team.pub")
+    assert proc.returncode == 3 and "nests deeper than 256 levels" in error_line(proc, "deep.signed.json")
