@@ -4,6 +4,7 @@
 #include "engine/errors.h"
 #include "engine/limits.h"
 #include "engine/stop.h"
+#include "engine/yaml_load.h"
 #include "kernels/ops.h"
 
 #include <fmt/format.h>
@@ -693,7 +694,7 @@ JobConfig load_job(const fs::path& file) {
     throw InputError(fmt::format("{}: job file is {} bytes, over the limit of {} (16 MiB)", file.string(), size, kMaxJobBytes));
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAllFromFile(file.string());
+    docs = load_yaml_documents(file);
   } catch (const YAML::DeepRecursion& e) {
     throw InputError(fmt::format("{}:{}:{}: YAML nests deeper than {} levels", file.string(), e.mark.line + 1,
                                  e.mark.column + 1, e.depth() - 1));

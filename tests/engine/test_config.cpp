@@ -1,5 +1,6 @@
 #include "engine/config.h"
 #include "engine/errors.h"
+#include "engine/yaml_load.h"
 
 #include <gtest/gtest.h>
 
@@ -295,6 +296,18 @@ TEST_F(JobFile, KeysThatAreNotNamesAreInputErrors) {
 TEST_F(JobFile, YamlNestedTooDeeplyIsAnInputError) {
   const auto e = error_of(std::string(kJob) + "  deep: " + std::string(100000, '[') + std::string(100000, ']') + "\n");
   EXPECT_NE(e.find("YAML nests deeper than"), std::string::npos) << e;
+}
+
+TEST_F(JobFile, AStrayCommaIsASyntaxErrorNotAnEndlessStreamOfDocuments) {
+  // yaml-cpp 0.7's LoadAll loops on these, filling the memory (found by tests/fuzz/fuzz_job).
+  for (const std::string text : {std::string(",e:"), std::string(",\0\xd6\xff\0\xff,", 7), std::string(kJob) + "---\n,\n"}) {
+    const auto e = error_of(text);
+    EXPECT_NE(e.find("YAML syntax error: unexpected character where a document should start"), std::string::npos) << e;
+  }
+  EXPECT_NE(error_of(",e:").find("job.yaml:1:1:"), std::string::npos) << error_of(",e:");
+  std::string many;
+  for (size_t i = 0; i <= kMaxYamlDocuments; ++i) many += "--- " + std::to_string(i) + "\n";
+  EXPECT_NE(error_of(many).find("more than 1000 documents"), std::string::npos) << error_of(many);
 }
 
 TEST_F(JobFile, AJobFileTooLargeToBeOneIsRefusedBeforeParsing) {
