@@ -122,7 +122,7 @@ Matrix matrix_at(const json& object, const std::string& key, const std::string& 
                                std::to_string(values));
   }
   m.values.resize(size_t(values));
-  std::memcpy(m.values.data(), bytes.data(), bytes.size());
+  if (!bytes.empty()) std::memcpy(m.values.data(), bytes.data(), bytes.size());  // empty vectors may hold null
   return m;
 }
 
@@ -153,7 +153,7 @@ BoundaryProbes boundary_from_json(const json& j, const std::string& path, int64_
                                std::to_string(values));
   }
   b.inputs.resize(bytes.size() / 2);
-  std::memcpy(b.inputs.data(), bytes.data(), bytes.size());
+  if (!bytes.empty()) std::memcpy(b.inputs.data(), bytes.data(), bytes.size());
   b.sha256 = digest_at(j, "sha256", path + ".sha256");
   if (b.sha256 != boundary_sha256(b)) bad(path + ".sha256", "does not match the stored boundary probes");
   return b;

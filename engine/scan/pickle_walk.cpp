@@ -291,7 +291,7 @@ class Walker {
 
 size_t BufferSource::read(char* dst, size_t n) {
   const auto k = std::min(n, bytes_.size() - pos_);
-  std::memcpy(dst, bytes_.data() + pos_, k);
+  if (k) std::memcpy(dst, bytes_.data() + pos_, k);
   pos_ += k;
   return k;
 }
