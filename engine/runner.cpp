@@ -192,7 +192,9 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
 
   out.permissions = check_permissions(job, key_files);
   for (auto& [model, f] : permission_findings(job, out.permissions)) {
-    auto it = std::find_if(out.models.begin(), out.models.end(), [&](const ModelResult& m) { return m.name == model; });
+    // A named copy: lambdas capture structured bindings only from C++20 (clang refuses in C++17).
+    const auto& name = model;
+    auto it = std::find_if(out.models.begin(), out.models.end(), [&](const ModelResult& m) { return m.name == name; });
     (it == out.models.end() ? out.job_findings : it->findings).push_back(std::move(f));
   }
   out.interrupted = stop.signal_name();
