@@ -1,0 +1,17 @@
+// The .pt dataset reader (engine/dataset.cpp): the model scan first, then LibTorch's unpickler
+// on what the scan passed, then the dataset checks.
+#include "engine/dataset.h"
+#include "tests/fuzz/fuzz_input.h"
+
+#include <ATen/Parallel.h>
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  at::set_num_threads(1);
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const auto path = modelgate::fuzz::write_input(data, size, "data.pt");
+  modelgate::fuzz::expect_refusal_or_success([&] { (void)modelgate::engine::load_dataset(path); });
+  return 0;
+}
