@@ -169,7 +169,7 @@ def test_manifest_budget_stops_an_attack_part_way(tmp_path, demo):
 
 
 def test_job_budget_skips_the_rest_and_sets_the_finding_severity(tmp_path, demo):
-    job = _job(tmp_path, demo, attacks=LONG, batch_size=16, extra={"budget": "2s", "budgetSeverity": "critical"})
+    job = _job(tmp_path, demo, attacks=LONG, batch_size=16, extra={"budget": "5s", "budgetSeverity": "critical"})
     proc = _validate(job, "--report", tmp_path / "r.json", "--run-past-estimate")
     report = load_report(tmp_path / "r.json", proc)
     assert proc.returncode == 2  # critical → block
