@@ -85,6 +85,17 @@ def test_a_complex_yaml_key_is_an_input_error_naming_the_line(tmp_path, demo):
     assert "bad conversion" not in line
 
 
+def test_a_stray_comma_where_a_yaml_document_starts_is_a_syntax_error_in_bounded_memory(tmp_path, demo):
+    # yaml-cpp 0.7 alone loops on it, allocating until the machine runs out (found by fuzz_job).
+    text = job_text(demo["model"], demo["npz"], [{"type": "fgsm", "epsilon": 0.03}]) + "---\n,e:\n"
+    code, err, peak = peak_rss_mb("validate", write_job(tmp_path, text), "--device", "cpu")
+    assert code == 3, err
+    assert "job.yaml:" in err and "YAML syntax error: unexpected character where a document should start" in err, err
+    _nothing_written(tmp_path)
+    _, _, baseline = peak_rss_mb("validate", write_job(tmp_path, text.replace(",e:", "[")), "--device", "cpu")
+    assert peak < baseline + 200, f"peak {peak:.0f} MB against {baseline:.0f} MB for another syntax error"
+
+
 def test_report_location_under_proc_is_refused_before_the_run(tmp_path, demo):
     job = write_job(tmp_path, job_text(demo["model"], demo["npz"], [{"type": "fgsm", "epsilon": 0.03}],
                                        location="/proc/modelgate-reports"))
