@@ -11,9 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${FUZZ_SECONDS:-60}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(job npz pt_dataset fingerprint scan)
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1}"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
-export MODELGATE_SANITIZER_BUILD=1
+source scripts/sanitizer_env.sh
 failed=0
 for t in "${targets[@]}"; do
   bin=build-asan/fuzz/fuzz_$t

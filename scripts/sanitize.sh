@@ -10,21 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 
-# Runtime options, for every instrumented process (ctest, the pytest-spawned CLI and its
-# workers inherit them). Each one and why:
-#   detect_leaks=0        LeakSanitizer reports LibTorch's process-lifetime allocations (operator
-#                         registries, thread pools) as leaks, and it cannot stop the world inside
-#                         a confined worker (seccomp denies ptrace). Leaks are not what this
-#                         build looks for; the fuzz targets run with leak checks of their own.
-#   allocator_may_return_null=1
-#                         malloc returns null when the worker's address-space limit refuses
-#                         memory, as it does without ASan (the isolation tests check that limit);
-#                         ASan would abort the process instead.
-#   print_stacktrace=1    UBSan prints the stack of each report.
-# No suppressions are needed (see bench/results/sanitize.md).
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1}"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
-export MODELGATE_SANITIZER_BUILD=1
+source scripts/sanitizer_env.sh
 
 t0=$(date +%s)
 if [ ! -f build-asan/build.ninja ]; then
