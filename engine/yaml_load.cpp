@@ -32,10 +32,11 @@ struct DocumentStarts : YAML::EventHandler {
 std::vector<YAML::Node> load_yaml_documents(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw YAML::BadFile(file.string());
-  std::stringstream text;
-  text << in.rdbuf();
+  std::stringstream read;
+  read << in.rdbuf();
+  const std::string text = read.str();
   {
-    std::istringstream stream(text.str());
+    std::istringstream stream(text);
     YAML::Parser parser(stream);
     DocumentStarts seen;
     int previous = -1;
@@ -47,7 +48,7 @@ std::vector<YAML::Node> load_yaml_documents(const std::filesystem::path& file) {
       previous = seen.start.pos;
     }
   }
-  return YAML::LoadAll(text.str());
+  return YAML::LoadAll(text);
 }
 
 }  // namespace modelgate::engine
