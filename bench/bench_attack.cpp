@@ -38,8 +38,8 @@ Counts attack_all(const ma::ModelFn& fn, const me::Dataset& data, int64_t limit,
   Counts c;
   for (int64_t first = 0; first < limit; first += batch) {
     const int64_t len = std::min(batch, limit - first);
-    const auto x = data.inputs.narrow(0, first, len);
-    const auto y = data.labels.narrow(0, first, len);
+    const auto x = data.inputs(first, len);
+    const auto y = data.labels(first, len);
     const auto r = ma::run_pgd(fn, x, y, opts, first);
     c.robust_any += r.fooled.logical_not().sum().item<int64_t>();
     if (r.last_fooled.defined()) {

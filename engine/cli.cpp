@@ -218,6 +218,15 @@ int run_cli(int argc, char** argv) {
   fp->footer("The model is scanned first and runs only in a confined worker (as validate does).\n"
              "Exit codes: 0 written, 2 blocked by the scan or the worker failed, 3 invalid input, 4 failure.");
 
+  DatasetArgs dsa;
+  auto* dataset = app.add_subcommand("dataset", "Show what validate reads from a job's dataset, and export it as .npy");
+  dataset->add_option("job", dsa.job, "Job file (its ValidationJob spec.dataset)")->required();
+  dataset->add_option("--export", dsa.export_dir, "Write the samples as DIR/inputs.npy (float32 N×C×H×W in [0, 1]) and DIR/labels.npy");
+  dataset->add_flag("--json", dsa.json, "Print JSON instead of text");
+  dataset->footer("Reads the dataset exactly as validate does (format, layout, limit, sample, resize, centre crop, skipped\n"
+                  "images) and checks every label and value; no model is loaded.\n"
+                  "Exit codes: 0 readable, 3 invalid input (named with the file and the sample), 4 failure.");
+
   SignArgs sga;
   auto* sign = app.add_subcommand("sign", "Sign a JSON document (a thresholds file, a fingerprint) for compare --verify");
   sign->add_option("file", sga.file, "The JSON document")->required();
@@ -270,6 +279,7 @@ int run_cli(int argc, char** argv) {
     if (cmp->parsed()) return cmd_compare(ca, progress);
     if (inspect->parsed()) return cmd_inspect(ia);
     if (sign->parsed()) return cmd_sign(sga);
+    if (dataset->parsed()) return cmd_dataset(dsa, progress);
     if (scan->parsed()) return cmd_scan(sa);
     if (keygen->parsed()) return cmd_keygen(ka);
     if (encrypt->parsed()) return cmd_encrypt(ea);

@@ -72,7 +72,7 @@ int cmd_fingerprint(const FingerprintArgs& args, const Progress& progress) {
   spec.synthetic = args.probes;
   if (!args.data.empty()) {
     const auto data = load_dataset(args.data);
-    spec.input_shape = data.inputs.sizes().slice(1).vec();
+    spec.input_shape = data.sample_shape();
     spec.real = std::min<int64_t>(args.real, data.size());
     spec.data_path = fs::absolute(args.data).lexically_normal().string();
     spec.data_sha256 = fingerprint::file_sha256(args.data);

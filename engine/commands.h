@@ -81,6 +81,12 @@ struct InspectArgs {
   bool json = false;
 };
 
+struct DatasetArgs {
+  std::string job;         ///< a job file whose spec.dataset is read
+  std::string export_dir;  ///< write inputs.npy and labels.npy here (empty: not written)
+  bool json = false;
+};
+
 struct SignArgs {
   std::string file;  ///< a JSON document (a thresholds file, a fingerprint)
   std::string key;   ///< Ed25519 private key from 'modelgate keygen'
@@ -110,6 +116,9 @@ int cmd_decrypt(const CryptArgs& args);
 int cmd_scan(const ScanArgs& args);
 /// `modelgate inspect`: describes a model (exit 2 when its scan blocks it).
 int cmd_inspect(const InspectArgs& args);
+/// `modelgate dataset`: what validate reads from a job's dataset (format, samples, shape,
+/// classes, skipped files, memory), optionally exported as float32 .npy arrays.
+int cmd_dataset(const DatasetArgs& args, const Progress& progress);
 /// `modelgate sign`: adds (or replaces) the inline Ed25519 signature of a JSON document, so that
 /// `compare --verify` can check inputs no other command signs, such as a thresholds file.
 int cmd_sign(const SignArgs& args);

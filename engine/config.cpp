@@ -1,4 +1,5 @@
 #include "engine/config.h"
+#include "engine/config_dataset.h"
 
 #include "attacks/pgd.h"
 #include "engine/errors.h"
@@ -45,122 +46,9 @@ Action JobConfig::action_for(Severity s) const {
 }
 
 namespace {
+using namespace fields;
 
 constexpr const char* kApiVersion = "security.nootropic.ai/v1";
-
-// Names one document of the job file in messages: "job.yaml: AdversarialTesting 'adv'".
-struct Doc {
-  const fs::path& file;
-  std::string label;
-  std::vector<std::string>& warnings;
-
-  [[noreturn]] void fail(const YAML::Node& at, const std::string& field,
-                         const std::string& what) const {
-    const auto line = at.Mark().line >= 0 ? fmt::format(":{}", at.Mark().line + 1) : "";
-    throw InputError(fmt::format("{}{}: {}: {}: {}", file.string(), line, label, field, what));
-  }
-
-  void warn_unknown(const YAML::Node& map, const std::string& path,
-                    const std::set<std::string>& known) const {
-    if (!map.IsMap()) return;
-    for (const auto& kv : map) {
-      if (!kv.first.IsScalar())
-        fail(kv.first, path.empty() ? "document" : path.substr(0, path.size() - 1),
-             "expected a plain name as the key, not a list or a map");
-      const auto key = kv.first.Scalar();
-      if (!known.count(key))
-        warnings.push_back(fmt::format("{}:{}: {}: unknown field '{}{}' ignored", file.string(),
-                                       kv.first.Mark().line + 1, label, path, key));
-    }
-  }
-};
-
-std::string scalar_text(const YAML::Node& n) { return n.IsScalar() ? n.Scalar() : "a non-scalar"; }
-
-// Numbers may be written as fractions ("8/255"), the way robustness papers state epsilons.
-double number(const Doc& d, const YAML::Node& n, const std::string& field) {
-  if (!n.IsScalar()) d.fail(n, field, "expected a number");
-  const std::string s = n.Scalar();
-  try {
-    const auto slash = s.find('/');
-    size_t used = 0;
-    double v;
-    if (slash != std::string::npos) {
-      const double num = std::stod(s.substr(0, slash), &used);
-      if (used != slash) throw std::invalid_argument(s);
-      const auto rest = s.substr(slash + 1);
-      const double den = std::stod(rest, &used);
-      if (used != rest.size() || den == 0) throw std::invalid_argument(s);
-      v = num / den;
-    } else {
-      v = std::stod(s, &used);
-      if (used != s.size()) throw std::invalid_argument(s);
-    }
-    if (!std::isfinite(v)) throw std::invalid_argument(s);
-    return v;
-  } catch (const std::exception&) {
-    d.fail(n, field, fmt::format("expected a number, got '{}'", s));
-  }
-}
-
-double number_in(const Doc& d, const YAML::Node& n, const std::string& field, double lo, double hi,
-                 bool lo_open) {
-  const double v = number(d, n, field);
-  if (v > hi || v < lo || (lo_open && v == lo))
-    d.fail(n, field, fmt::format("expected a value in {}{}, {}], got {}", lo_open ? "(" : "[", lo,
-                                 hi, scalar_text(n)));
-  return v;
-}
-
-// An integer from lo up to a limit; values past the limit are refused as such, not as a typo.
-int64_t integer(const Doc& d, const YAML::Node& n, const std::string& field, int64_t lo, int64_t limit = 1000000000) {
-  const double v = number(d, n, field);
-  if (v != std::floor(v) || v < static_cast<double>(lo))
-    d.fail(n, field, fmt::format("expected an integer ≥ {}, got {}", lo, scalar_text(n)));
-  if (v > static_cast<double>(limit)) d.fail(n, field, fmt::format("{} is over the limit of {}", scalar_text(n), limit));
-  return static_cast<int64_t>(v);
-}
-
-bool boolean(const Doc& d, const YAML::Node& n, const std::string& field) {
-  try {
-    return n.as<bool>();
-  } catch (const YAML::Exception&) {
-    d.fail(n, field, fmt::format("expected true or false, got '{}'", scalar_text(n)));
-  }
-}
-
-std::string text(const Doc& d, const YAML::Node& n, const std::string& field) {
-  if (!n.IsScalar()) d.fail(n, field, "expected a string");
-  return n.Scalar();
-}
-
-// A scalar or a list of them, each in (lo, hi].
-std::vector<double> number_list(const Doc& d, const YAML::Node& n, const std::string& field,
-                                double lo, double hi) {
-  std::vector<double> out;
-  if (n.IsSequence()) {
-    if (n.size() == 0) d.fail(n, field, "expected at least one value");
-    if (n.size() > limits::kSweepValues)
-      d.fail(n, field, fmt::format("has {} values, over the limit of {} per sweep", n.size(), limits::kSweepValues));
-    for (size_t i = 0; i < n.size(); ++i)
-      out.push_back(number_in(d, n[i], fmt::format("{}[{}]", field, i), lo, hi, true));
-  } else {
-    out.push_back(number_in(d, n, field, lo, hi, true));
-  }
-  return out;
-}
-
-Severity severity(const Doc& d, const YAML::Node& n, const std::string& field) {
-  const auto s = text(d, n, field);
-  if (const auto v = severity_from_string(s)) return *v;
-  d.fail(n, field, fmt::format("expected critical, high, medium or low, got '{}'", s));
-}
-
-Action action(const Doc& d, const YAML::Node& n, const std::string& field) {
-  const auto s = text(d, n, field);
-  if (const auto v = action_from_string(s)) return *v;
-  d.fail(n, field, fmt::format("expected block, review, warn or pass, got '{}'", s));
-}
 
 // spec.reports.format: one name or a list of json, junit, prometheus, html. JSON is always
 // written (it is the report the others are rendered from), so it is added when not listed.
@@ -182,34 +70,6 @@ std::vector<ReportFormat> report_formats(const Doc& d, const YAML::Node& n, cons
     if (std::find(out.begin(), out.end(), *f) == out.end()) out.push_back(*f);
   }
   return out;
-}
-
-// "8Gi", "512Mi", "1G", "4096" (bytes): a size as Kubernetes writes it.
-uint64_t byte_size(const Doc& d, const YAML::Node& n, const std::string& field) {
-  const auto s = text(d, n, field);
-  static const std::pair<const char*, double> kUnits[] = {{"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0},
-                                                          {"Ti", 1099511627776.0}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}};
-  double scale = 1;
-  std::string digits = s;
-  for (const auto& [suffix, factor] : kUnits) {
-    const std::string u(suffix);
-    if (s.size() > u.size() && s.compare(s.size() - u.size(), u.size(), u) == 0) {
-      digits = s.substr(0, s.size() - u.size());
-      scale = factor;
-      break;
-    }
-  }
-  double v = 0;
-  try {
-    size_t used = 0;
-    v = std::stod(digits, &used);
-    if (used != digits.size()) throw std::invalid_argument(s);
-  } catch (const std::logic_error&) {
-    d.fail(n, field, fmt::format("expected a size such as 8Gi, 512Mi or a number of bytes, got '{}'", s));
-  }
-  if (!(v * scale >= 1) || v * scale > 1.8e19)
-    d.fail(n, field, fmt::format("expected a positive size, got '{}'", s));
-  return static_cast<uint64_t>(v * scale);
 }
 
 // "3x3", "3" or 3 → 3; the kernel must be square and odd.
@@ -255,20 +115,6 @@ void read_schedule(const Doc& d, const YAML::Node& spec, const std::string& mani
   }
 }
 
-YAML::Node require(const Doc& d, const YAML::Node& parent, const std::string& key,
-                   const std::string& path) {
-  YAML::Node n = parent[key];
-  if (!n) d.fail(parent, path + key, "missing");
-  return n;
-}
-
-fs::path resolve(const fs::path& base, const std::string& p) {
-  fs::path path(p);
-  if (!p.empty() && p[0] == '~') {
-    if (const char* home = std::getenv("HOME")) path = fs::path(home) / p.substr(p.size() > 1 ? 2 : 1);
-  }
-  return (path.is_absolute() ? path : base / path).lexically_normal();
-}
 
 void read_validation_job(const Doc& d, const YAML::Node& spec, JobConfig& job,
                          const fs::path& base) {
@@ -278,17 +124,9 @@ void read_validation_job(const Doc& d, const YAML::Node& spec, JobConfig& job,
     d.fail(models, "spec.models", "expected a non-empty list of {name, path}");
   for (size_t i = 0; i < models.size(); ++i) {
     const auto f = fmt::format("spec.models[{}].", i);
-    d.warn_unknown(models[i], f, {"name", "path", "key"});
-    ModelEntry m;
-    m.path = resolve(base, text(d, require(d, models[i], "path", f), f + "path"));
-    if (models[i]["key"]) m.key = resolve(base, text(d, models[i]["key"], f + "key"));
-    m.name = models[i]["name"] ? text(d, models[i]["name"], f + "name") : m.path.stem().string();
-    job.models.push_back(m);
+    job.models.push_back(read_model_entry(d, models[i], f, base));
   }
-  const auto& ds = require(d, spec, "dataset", "spec.");
-  d.warn_unknown(ds, "spec.dataset.", {"path", "batchSize"});
-  job.dataset = resolve(base, text(d, require(d, ds, "path", "spec.dataset."), "spec.dataset.path"));
-  if (ds["batchSize"]) job.batch_size = integer(d, ds["batchSize"], "spec.dataset.batchSize", 1);
+  read_dataset(d, require(d, spec, "dataset", "spec."), base, job);
   if (spec["device"]) {
     job.device = text(d, spec["device"], "spec.device");
     if (job.device != "auto" && job.device != "cpu" && job.device != "cuda")

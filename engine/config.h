@@ -3,6 +3,8 @@
 // ValidationJob document names the models, the dataset and the report location; the seed
 // manifests (AdversarialTesting, RobustnessTesting, ModelFingerprinting,
 // ModelVulnerabilityScanning, ProcessIsolation, ...) say what to evaluate and how.
+#include "engine/data/spec.h"
+#include "engine/normalization.h"
 #include "engine/plans.h"
 #include "engine/scan/scan.h"
 #include "engine/severity.h"
@@ -26,6 +28,8 @@ struct ModelEntry {
   std::string name;
   std::filesystem::path path;  ///< resolved against the job file's folder
   std::filesystem::path key;   ///< spec.models[i].key: the key file of an encrypted model (empty: none given)
+  std::optional<Normalization> normalize;  ///< spec.models[i].normalize
+  std::vector<int64_t> input_shape;        ///< spec.models[i].inputShape (C, H, W; empty: not given)
 };
 
 /// A ModelStorageEncryption manifest: models may be encrypted files (`modelgate encrypt`),
@@ -99,8 +103,10 @@ struct JobConfig {
   std::filesystem::path file;  ///< the job file itself
   std::string name;            ///< ValidationJob metadata.name
   std::vector<ModelEntry> models;
-  std::filesystem::path dataset;
+  data::DatasetSpec dataset;
   int64_t batch_size = 128;
+  bool batch_auto = false;                 ///< spec.dataset.batchSize: auto (per model, from memoryBudget)
+  std::optional<uint64_t> memory_budget;   ///< spec.dataset.memoryBudget (unset: a share of free memory)
   std::string device = "auto";  ///< auto | cpu | cuda
   uint64_t seed = 0;
   std::vector<ReportFormat> report_formats{ReportFormat::json};  ///< spec.reports.format (json always included)

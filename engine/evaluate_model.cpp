@@ -117,7 +117,8 @@ std::vector<SkippedCheck> all_checks_skipped(const JobConfig& job, const std::st
 
 ModelResult evaluate_model(const JobConfig& job, const std::string& name, LoadedModel& model, const Dataset& data,
                            const EvaluationContext& ctx) {
-  ModelEvaluator eval(model, data, ctx.device, job.batch_size, ctx.progress);
+  const int64_t batch_size = ctx.batch_size > 0 ? ctx.batch_size : job.batch_size;
+  ModelEvaluator eval(model, data, ctx.device, batch_size, ctx.progress);
   auto note = [&](const std::string& what, const std::string& result) {
     ctx.progress(fmt::format("{}  {:<34} {}", name, what, result));
   };
@@ -125,6 +126,8 @@ ModelResult evaluate_model(const JobConfig& job, const std::string& name, Loaded
   r.name = name;
   r.path = model.path.string();
   r.sha256 = model.sha256;
+  r.batch_size = batch_size;
+  if (job.batch_auto) note("batch size", fmt::format("{} (batchSize: auto)", batch_size));
   std::optional<ResourceMeter> meter;
   if (job.resources) meter.emplace(ctx.device);
 
@@ -185,10 +188,10 @@ ModelResult evaluate_model(const JobConfig& job, const std::string& name, Loaded
     fingerprint::ProbeSpec spec;
     spec.seed = ctx.seed;
     spec.synthetic = job.fingerprint_probes;
-    spec.input_shape = data.inputs.sizes().slice(1).vec();
+    spec.input_shape = data.sample_shape();
     spec.boundary.count = 0;
     const auto t0 = Clock::now();
-    const auto fp = fingerprint::compute(model.module, fingerprint::synthetic_probes(spec).to(ctx.device), spec,
+    const auto fp = fingerprint::compute(model.module, model_input(model, fingerprint::synthetic_probes(spec).to(ctx.device)), spec,
                                          fingerprint::default_layers(model.module));
     r.fingerprint = summarise(fp);
     note("fingerprint", fmt::format("root {}…  arch {}…  {:.2f}s", fp.root_sha256.substr(0, 12),
@@ -216,6 +219,7 @@ ModelResult evaluate_model(const JobConfig& job, const std::string& name, Loaded
     note("resources", fmt::format("peak RSS {:.0f} MiB ({:.1f}%)  CPU {:.0f}% of {} cores", m.peak_rss_bytes / 1048576.0,
                                   100 * m.memory_share(), 100 * m.cpu_share(), m.cores));
   }
+  r.batch_retries = eval.batch_retries();
   return r;
 }
 

@@ -22,6 +22,7 @@ struct EvaluationContext {
   Progress progress;
   StopControl* stop = nullptr;     ///< budgets and signals; null: never stops
   std::string* records = nullptr;  ///< when set, per-sample attack records (JSON Lines) are appended
+  int64_t batch_size = 0;          ///< the model's batch size (batchSize: auto); 0: the job's
 };
 
 /// Evaluates `model` (named `name` in the job) on `data` with every plan of `job`. The result

@@ -3,6 +3,7 @@
 // attacks with per-sample bookkeeping. engine/evaluate_model.cpp turns the scores into results.
 #include "attacks/pgd.h"
 #include "engine/dataset.h"
+#include "engine/results.h"
 #include "engine/model.h"
 #include "engine/progress.h"
 
@@ -47,6 +48,10 @@ struct RecordContext {
   double epsilon;
 };
 
+/// Whether an error message is an allocator's out-of-memory report (CUDA's "out of memory", the
+/// CPU allocator's "not enough memory", std::bad_alloc).
+bool out_of_memory(const std::string& what);
+
 /// Runs evaluations of one loaded model over a dataset on one device.
 class ModelEvaluator {
  public:
@@ -75,6 +80,10 @@ class ModelEvaluator {
   /// With `records`, one JSON line per sample is collected in the result.
   AttackScore attack(const std::string& what, const AttackFn& run, const RecordContext* records);
 
+  /// Batches that ran out of memory and were halved and run again. After one, every later
+  /// batch of this evaluator runs at most at the halved size.
+  const std::vector<BatchRetry>& batch_retries() const { return retries_; }
+
  private:
   /// Calls `body` on every batch (inputs and labels on the device, dataset index of the first
   /// sample), asking the stop check before each and ticking progress after each; returns the
@@ -85,13 +94,20 @@ class ModelEvaluator {
   /// RunError naming the model, the evaluation and the samples.
   void guarded(const std::string& what, int64_t first, int64_t len, const std::function<void()>& step) const;
 
-  static void append_records(const RecordContext& ctx, int64_t first, const at::Tensor& x, const at::Tensor& y,
-                             const at::Tensor& clean_pred, const attacks::AttackResult& r, std::string& out);
+  void append_records(const RecordContext& ctx, int64_t first, const at::Tensor& x, const at::Tensor& y,
+                      const at::Tensor& clean_pred, const attacks::AttackResult& r, std::string& out) const;
+  /// body(x, y, first) in pieces of at most limit_ samples; a piece that runs out of memory is
+  /// halved and run again (down to one sample), and limit_ halves with it.
+  void run_within_memory(const std::string& what, const at::Tensor& x, const at::Tensor& y, int64_t first,
+                         const std::function<void(const at::Tensor&, const at::Tensor&, int64_t)>& body);
 
   LoadedModel& model_;
   const Dataset& data_;
   c10::Device device_;
   int64_t batch_size_;
+  int64_t limit_;                    ///< the largest piece that has not run out of memory
+  int64_t fault_oom_above_ = 0;      ///< MODELGATE_FAULT_OOM_ABOVE: pieces larger fail as out of memory (tests)
+  std::vector<BatchRetry> retries_;
   Progress progress_;
   std::function<void(double)> stop_check_;
   attacks::ModelFn fn_;

@@ -126,10 +126,24 @@ LoadedModel load_encrypted_model(const fs::path& path, const SymmetricKey& key, 
   return load_model_from_bytes(path, decrypted.plaintext.view(), device);
 }
 
-at::Tensor forward_logits(torch::jit::Module& module, const at::Tensor& x, const std::string& path) {
+at::Tensor model_input(const LoadedModel& model, const at::Tensor& x) {
+  if (!model.normalize) return x;
+  const auto& n = *model.normalize;
+  if (x.dim() != 4 || x.size(1) != static_cast<int64_t>(n.mean.size()))
+    throw InputError(fmt::format("{}: normalize has {} channels, the input has shape [{}]", model.path.string(), n.mean.size(),
+                                 fmt::join(x.sizes(), ", ")));
+  const auto opts = at::TensorOptions().dtype(x.scalar_type()).device(x.device());
+  const auto c = static_cast<int64_t>(n.mean.size());
+  const auto mean = at::tensor(n.mean, at::kDouble).to(opts).view({1, c, 1, 1});
+  const auto std = at::tensor(n.std, at::kDouble).to(opts).view({1, c, 1, 1});
+  return (x - mean) / std;
+}
+
+at::Tensor forward_logits(LoadedModel& model, const at::Tensor& x) {
+  const auto path = model.path.string();
   c10::IValue out;
   try {
-    out = module.forward({x});
+    out = model.module.forward({model_input(model, x)});
   } catch (const std::exception& e) {
     throw InputError(fmt::format("{}: the model rejects inputs of shape [{}]: {}", path,
                                  fmt::join(x.sizes(), ", "), one_line(e)));

@@ -3,8 +3,11 @@
 #include <nlohmann/json.hpp>
 #include <torch/script.h>
 
+#include "engine/normalization.h"
+
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,7 +19,11 @@ struct LoadedModel {
   std::string sha256;         ///< digest of the file as loaded
   torch::jit::Module module;
   nlohmann::json metadata;    ///< the archive's extra file modelgate.json, or null
+  std::optional<Normalization> normalize;  ///< applied to every input before forward()
 };
+
+/// `x` as the model is given it: normalised when the model's entry says so.
+at::Tensor model_input(const LoadedModel& model, const at::Tensor& x);
 
 /// Loads a TorchScript archive onto `device` and puts it in eval mode. Throws InputError
 /// naming the file for a missing, empty, truncated or non-TorchScript file.
@@ -35,9 +42,10 @@ class SymmetricKey;
 LoadedModel load_encrypted_model(const std::filesystem::path& path, const SymmetricKey& key, uint64_t max_bytes,
                                  const c10::Device& device);
 
-/// Runs the model on a batch and returns its N×K logits. Throws InputError when the model
-/// rejects the input (shape, channels) or returns something other than one N×K tensor.
-at::Tensor forward_logits(torch::jit::Module& module, const at::Tensor& x, const std::string& path);
+/// Runs the model on a batch (normalised as its entry says) and returns its N×K logits. Throws
+/// InputError when the model rejects the input (shape, channels) or returns something other
+/// than one N×K tensor.
+at::Tensor forward_logits(LoadedModel& model, const at::Tensor& x);
 
 /// The per-sample input shape a model expects, from its modelgate.json `metadata`; empty if
 /// the archive does not say.

@@ -22,7 +22,7 @@ at::Tensor probes_for(const fingerprint::ProbeSpec& spec) {
                                  spec.data_path, digest.substr(0, 12), spec.data_sha256.substr(0, 12)));
   if (data.size() < spec.real)
     throw InputError(fmt::format("{}: has {} samples, the fingerprint needs {}", spec.data_path, data.size(), spec.real));
-  return at::cat({probes, data.inputs.narrow(0, 0, spec.real)});
+  return at::cat({probes, data.inputs(0, spec.real)});
 }
 
 fingerprint::Fingerprint fingerprint_model(LoadedModel& model, const fingerprint::ProbeSpec& spec,
@@ -30,11 +30,11 @@ fingerprint::Fingerprint fingerprint_model(LoadedModel& model, const fingerprint
   const auto probes = probes_for(spec).to(device);
   {
     at::NoGradGuard no_grad;  // fails early, with the model's own message, on a shape mismatch
-    forward_logits(model.module, probes.narrow(0, 0, std::min<int64_t>(2, probes.size(0))), model.path.string());
+    forward_logits(model, probes.narrow(0, 0, std::min<int64_t>(2, probes.size(0))));
   }
   fingerprint::Fingerprint fp;
   try {
-    fp = fingerprint::compute(model.module, probes, spec, layers);
+    fp = fingerprint::compute(model.module, model_input(model, probes), spec, layers);
   } catch (const std::invalid_argument& e) {
     throw InputError(fmt::format("{}: {}", model.path.string(), one_line(e)));
   }

@@ -81,6 +81,7 @@ ModelHost ModelHost::open(const fs::path& path, const c10::Device& device, const
   if (!settings.isolation.process) {
     h.local_ = std::make_unique<LoadedModel>(settings.key ? load_encrypted_model(path, *settings.key, settings.max_model_bytes, device)
                                                           : load_model(path, device));
+    h.local_->normalize = settings.normalize;
     h.sha256_ = h.local_->sha256;
     h.metadata_ = h.local_->metadata;
     h.graphs_ = scan::check_graphs(h.local_->module, settings.graph_node_limit);
@@ -97,6 +98,7 @@ ModelHost ModelHost::open(const fs::path& path, const c10::Device& device, const
                       {"graphNodes", settings.graph_node_limit}};
   // The worker decrypts the model itself, confined, from the file it may read anyway: the key
   // travels over the pipe, so the key file stays outside the sandbox.
+  if (settings.normalize) open["normalize"] = {{"mean", settings.normalize->mean}, {"std", settings.normalize->std}};
   if (settings.key)
     open.update({{"key", settings.key->to_base64()}, {"keyFile", settings.key->file().string()},
                  {"maxModelBytes", settings.max_model_bytes}});
@@ -198,7 +200,10 @@ fingerprint::Fingerprint ModelHost::fingerprint(const fingerprint::ProbeSpec& sp
 ModelChecks ModelHost::preflight(const JobConfig& job, const Dataset& data) {
   if (local_) return check_model_against_data(*local_, data, job, device_);
   const auto j = call({{"op", "preflight"}, {"job", fs::absolute(job.file).string()}}, settings_.isolation.load_seconds, nullptr);
-  return {j.at("classes").get<int64_t>(), j.at("probabilityOutputs").get<bool>(), j.at("sampleSeconds").get<double>()};
+  ModelChecks c{j.at("classes").get<int64_t>(), j.at("probabilityOutputs").get<bool>(), j.at("sampleSeconds").get<double>()};
+  c.sample_bytes = j.at("sampleBytes").get<int64_t>();
+  c.batch_size = j.at("batchSize").get<int64_t>();
+  return c;
 }
 
 ModelResult ModelHost::evaluate(const JobConfig& job, const Dataset& data, const std::string& name, const ModelChecks& checks,
@@ -215,7 +220,9 @@ ModelResult ModelHost::evaluate(const JobConfig& job, const Dataset& data, const
                          {"name", name},
                          {"seed", ctx.seed},
                          {"records", ctx.records != nullptr},
-                         {"checks", {{"classes", checks.classes}, {"probabilityOutputs", checks.probability_outputs}}},
+                         {"checks", {{"classes", checks.classes}, {"probabilityOutputs", checks.probability_outputs},
+                                     {"sampleBytes", checks.sample_bytes}}},
+                         {"batchSize", ctx.batch_size},
                          {"manifestSecondsLeft", manifest_seconds_left}};
   if (job_seconds_left) request["jobSecondsLeft"] = *job_seconds_left;
   const auto j = call(request, settings_.isolation.evaluation_seconds, &ctx.progress);

@@ -43,6 +43,7 @@ struct HostSettings {
   /// from memory; no plaintext is written anywhere.
   std::shared_ptr<const SymmetricKey> key;
   uint64_t max_model_bytes = UINT64_MAX;          ///< the largest plaintext an encrypted model may have
+  std::optional<Normalization> normalize;         ///< the model entry's input normalisation
 };
 
 /// One model, loaded in its host.

@@ -1,6 +1,7 @@
 #pragma once
 // The typed outcome of a validation run. The runner fills it; engine/report renders it (JSON,
 // terminal summary, JUnit, Prometheus, HTML) and reads a JSON report back into it.
+#include "engine/normalization.h"
 #include "engine/config.h"
 #include "engine/environment.h"
 #include "fingerprint/record.h"
@@ -135,12 +136,26 @@ struct EncryptionInfo {
   std::string file_sha256;  ///< of the encrypted file as read
 };
 
+/// A batch that ran out of memory and was split in halves and run again (same results: every
+/// sample's randomness is keyed by its index, not its batch).
+struct BatchRetry {
+  std::string check;     ///< the evaluation's description
+  int64_t first = 0;     ///< first sample of the batch that failed
+  int64_t from = 0;      ///< its size
+  int64_t to = 0;        ///< the size it was run at after halving
+  std::string reason;    ///< the allocator's message
+};
+
 /// Everything the run found out about one model.
 struct ModelResult {
   std::string name;
   std::string path;
   std::string sha256;  ///< of the model's bytes (for an encrypted file: of its plaintext)
   std::optional<EncryptionInfo> encryption;
+  std::optional<Normalization> normalize;  ///< applied inside the forward wrapper
+  int64_t batch_size = 0;                  ///< the batch size it was evaluated with (0: not evaluated)
+  std::optional<int64_t> sample_bytes;     ///< batchSize: auto: memory of one sample's gradient pass
+  std::vector<BatchRetry> batch_retries;
   Count clean;
   std::vector<AttackOutcome> attacks;
   std::vector<CorruptionOutcome> corruptions;
@@ -178,6 +193,14 @@ struct DatasetSummary {
   int64_t samples = 0;
   std::vector<int64_t> input_shape;
   int64_t batch_size = 0;
+  std::string format;                      ///< npz, npy, pt, cifar-bin, imagefolder
+  std::string storage;                     ///< how the pixels are stored and read
+  int64_t file_samples = 0;                ///< in the file, before limit/sample
+  std::string selection = "all";           ///< "all", "the first N", "N drawn with seed S from M"
+  std::vector<std::string> skipped_files;  ///< imagefolder onError: skip
+  int64_t peak_rss_bytes = 0;              ///< modelgate's own peak resident memory once the set was opened and checked
+  bool batch_auto = false;                 ///< batchSize: auto (each model's batch size is its own)
+  std::optional<int64_t> memory_budget;    ///< bytes batchSize: auto kept within
 };
 
 /// Which implementation served each modelgate operator on the run's device.

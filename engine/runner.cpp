@@ -2,6 +2,7 @@
 
 #include "engine/dataset.h"
 #include "engine/device.h"
+#include "engine/errors.h"
 #include "engine/evaluate_model.h"
 #include "engine/findings.h"
 #include "engine/guarded_load.h"
@@ -71,6 +72,43 @@ void compare_with_baseline(const JobConfig& job, const JobResult& before, JobRes
       if (m.name == model) m.findings.push_back(f);
 }
 
+// Each model's normalisation has one value per channel of the samples, and a model whose entry
+// gives its input shape gets samples of that shape: a one-line error before anything runs.
+void check_models_fit(const JobConfig& job, const Dataset& data) {
+  const auto shape = data.sample_shape();
+  for (const auto& m : job.models) {
+    if (m.normalize && static_cast<int64_t>(m.normalize->mean.size()) != shape[0])
+      throw InputError(fmt::format("{}: model '{}': normalize gives {} channel(s), the samples of {} have {}", job.file.string(),
+                                   m.name, m.normalize->mean.size(), data.path.string(), shape[0]));
+    if (!m.input_shape.empty() && m.input_shape != shape)
+      throw InputError(fmt::format("{}: model '{}': inputShape is [{}], the samples of {} are [{}]{}", job.file.string(), m.name,
+                                   fmt::join(m.input_shape, ", "), data.path.string(), fmt::join(shape, ", "),
+                                   data.format == data::Format::imagefolder ? " (set spec.dataset.resize and centerCrop)" : ""));
+  }
+}
+
+DatasetSummary dataset_summary(const JobConfig& job, const Dataset& data, const c10::Device& device) {
+  DatasetSummary s;
+  s.path = data.path.string();
+  s.samples = data.size();
+  s.input_shape = data.sample_shape();
+  s.batch_size = job.batch_size;
+  s.format = data::to_string(data.format);
+  s.storage = data.storage();
+  s.file_samples = data.file_samples();
+  const auto& spec = job.dataset;
+  const int64_t pool = spec.limit ? std::min(*spec.limit, data.file_samples()) : data.file_samples();
+  if (spec.sample) s.selection = fmt::format("{} drawn with seed {} from {}", data.size(), spec.sample->seed, pool == data.file_samples() ? "all" : fmt::format("the first {}", pool));
+  else if (spec.limit) s.selection = fmt::format("the first {}", data.size());
+  s.skipped_files = data.skipped_names;
+  s.batch_auto = job.batch_auto;
+  if (job.batch_auto) s.memory_budget = static_cast<int64_t>(batch_memory_budget(job, device));
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  s.peak_rss_bytes = 1024 * static_cast<int64_t>(u.ru_maxrss);
+  return s;
+}
+
 }  // namespace
 
 RunResult run_job(const JobConfig& job, const RunOptions& options) {
@@ -96,7 +134,8 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
   }
   std::optional<JobResult> baseline;
   auto baseline_info = find_baseline(job, options, baseline);
-  const Dataset data = load_dataset(job.dataset);
+  const Dataset data = open_dataset(job.dataset);
+  check_models_fit(job, data);
   // Each model is scanned before it is loaded; one the scan blocks is never loaded, and its
   // checks are recorded as not run.
   // Model code runs in a confined worker per model that may read the model, the job and the
@@ -104,7 +143,8 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
   const auto policy = ScanPolicy::from_job(job);
   HostSettings settings;
   settings.isolation = job.isolation;
-  settings.read_paths = {job.file, job.dataset};
+  settings.read_paths = job.dataset.read_paths();
+  settings.read_paths.push_back(job.file);
   settings.signal = options.signal;
   std::vector<std::optional<ModelHost>> models;
   std::vector<ModelScan> scans;
@@ -113,6 +153,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
   for (size_t i = 0; i < job.models.size(); ++i) {
     auto model_settings = settings;
     model_settings.key = keys[i];
+    model_settings.normalize = job.models[i].normalize;
     auto checked = scan_and_load(job.models[i].path, device, policy, model_settings);
     ModelChecks c;
     if (checked.host) {
@@ -142,7 +183,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
   out.seed = seed;
   out.kernels.cuda_compiled = kernels::cuda_kernels_compiled();
   for (const auto& op : kernels::operator_names()) out.kernels.backends.emplace_back(op, kernels::backend_for(op, device.type()));
-  out.dataset = {data.path.string(), data.size(), data.inputs.sizes().slice(1).vec(), job.batch_size};
+  out.dataset = dataset_summary(job, data, device);
   out.manifests = job.manifests;
   out.warnings = job.warnings;
 
@@ -156,6 +197,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
       r.path = job.models[i].path.string();
       r.sha256 = scan.sha256;
       r.encryption = scan.encryption;
+      r.normalize = job.models[i].normalize;
       r.scan = scan.summary;
       r.findings = scan.findings;
       if (failures[i]) r.findings.push_back(*failures[i]);
@@ -173,6 +215,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
       continue;
     }
     std::map<std::string, double> spent;
+    ctx.batch_size = checks[i].batch_size;
     try {
       auto r = models[i]->evaluate(job, data, job.models[i].name, checks[i], ctx, spent, stop.job_seconds_left(),
                                    stop.manifest_seconds_left());
@@ -182,6 +225,8 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
       r.findings = std::move(findings);
       r.scan = scan.summary;
       r.encryption = scan.encryption;
+      r.normalize = job.models[i].normalize;
+      if (job.batch_auto) r.sample_bytes = checks[i].sample_bytes;
       out.models.push_back(std::move(r));
     } catch (const WorkerFailure& e) {
       failures[i] = failure_finding(e, policy, job.isolation.severity);

@@ -31,7 +31,8 @@ int cmd_validate(const ValidateArgs& args, const Progress& progress) {
   const auto outputs = plan_outputs(job.report_formats, {args.report, args.junit, args.prometheus, args.html},
                                     job.report_location, job.name);
   // Every output can be written, and none of them is an input, before anything runs.
-  std::vector<std::filesystem::path> inputs{job.file, job.dataset};
+  std::vector<std::filesystem::path> inputs = job.dataset.read_paths();
+  inputs.push_back(job.file);
   for (const auto& m : job.models) {
     inputs.push_back(m.path);
     if (!m.key.empty()) inputs.push_back(m.key);

@@ -2,6 +2,7 @@
 // (engine/isolation) before it opens (or decrypts, in memory) the model, and then serves one model's requests: describe,
 // layers, fingerprint, preflight, evaluate. Errors go back as messages; nothing here writes a file.
 #include "engine/dataset.h"
+#include "engine/evaluator.h"
 #include "engine/device.h"
 #include "engine/errors.h"
 #include "engine/findings.h"
@@ -51,7 +52,7 @@ struct Worker {
       job = load_job(file);
       data.reset();
     }
-    if (!data) data = load_dataset(job->dataset);
+    if (!data) data = open_dataset(job->dataset);
     return *job;
   }
 
@@ -69,6 +70,9 @@ struct Worker {
       } else {
         model = load_model(path, device);
       }
+      if (req.contains("normalize"))
+        model->normalize = Normalization{req["normalize"].at("mean").get<std::vector<double>>(),
+                                         req["normalize"].at("std").get<std::vector<double>>()};
       const auto graphs = scan::check_graphs(model->module, req.at("graphNodes").get<int64_t>());
       return {{"applied", applied.to_json()}, {"sha256", model->sha256}, {"metadata", model->metadata},
               {"graphs", graphs_json(graphs)}};
@@ -88,7 +92,8 @@ struct Worker {
     if (op == "preflight") {
       const auto& j = job_for(req.at("job").get<std::string>());
       const auto c = check_model_against_data(*model, *data, j, device);
-      return {{"classes", c.classes}, {"probabilityOutputs", c.probability_outputs}, {"sampleSeconds", c.sample_seconds}};
+      return {{"classes", c.classes}, {"probabilityOutputs", c.probability_outputs}, {"sampleSeconds", c.sample_seconds},
+              {"sampleBytes", c.sample_bytes}, {"batchSize", c.batch_size}};
     }
     if (op == "evaluate") {
       const auto& j = job_for(req.at("job").get<std::string>());
@@ -102,9 +107,10 @@ struct Worker {
         channel.send({{"tick", {what, done, total, seconds}}});
       };
       EvaluationContext ctx{device, req.at("seed").get<uint64_t>(), progress, &stop,
-                            req.at("records").get<bool>() ? &records : nullptr};
+                            req.at("records").get<bool>() ? &records : nullptr, req.at("batchSize").get<int64_t>()};
       const auto& c = req.at("checks");
-      const ModelChecks checks{c.at("classes").get<int64_t>(), c.at("probabilityOutputs").get<bool>()};
+      ModelChecks checks{c.at("classes").get<int64_t>(), c.at("probabilityOutputs").get<bool>()};
+      checks.sample_bytes = c.at("sampleBytes").get<int64_t>();
       auto r = evaluate_model(j, req.at("name").get<std::string>(), *model, *data, ctx);
       for (auto& f : derive_findings(j, r, checks)) r.findings.push_back(std::move(f));
       for (auto& f : monitoring_findings(j, r)) r.findings.push_back(std::move(f));
@@ -113,12 +119,6 @@ struct Worker {
     throw RunError("the model worker does not know the request '" + op + "'");
   }
 };
-
-bool out_of_memory(const std::string& what) {
-  return what.find("not enough memory") != std::string::npos || what.find("bad_alloc") != std::string::npos ||
-         what.find("can't allocate memory") != std::string::npos ||
-         what.find("out of memory") != std::string::npos;
-}
 
 }  // namespace
 

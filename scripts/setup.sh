@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what modelgate needs and skips what is already there. Safe to run repeatedly.
 #   - Debian packages: compilers, CMake/Ninja, yaml-cpp, nlohmann-json, CLI11, fmt, spdlog,
-#     OpenSSL, libseccomp, libzip, Eigen, GoogleTest, Google Benchmark, ccache, clang with its
+#     OpenSSL, libseccomp, libzip, libpng, libjpeg-turbo, Eigen, GoogleTest, Google Benchmark, ccache, clang with its
 #     sanitiser and libFuzzer runtimes (scripts/sanitize.sh, scripts/fuzz.sh).
 #   - .venv/: Python with torch==2.11.0 (LibTorch), numpy, scikit-learn, pytest, jsonschema.
 set -euo pipefail
@@ -9,7 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv ccache
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
-  libssl-dev libseccomp-dev libzip-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev libpugixml-dev
+  libssl-dev libseccomp-dev libzip-dev libpng-dev libjpeg62-turbo-dev libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev libpugixml-dev
   chromium chromium-driver clang libclang-rt-14-dev)
 
 missing=()

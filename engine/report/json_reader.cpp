@@ -286,6 +286,30 @@ ModelResult read_model(const Reader& rd, const json& j, const std::string& path)
     m.encryption = EncryptionInfo{rd.text(e, "algorithm", p), rd.text(e, "keyId", p), rd.text(e, "keyFile", p),
                                   rd.text(e, "fileSha256", p)};
   }
+  if (j.contains("normalize") && !j["normalize"].is_null()) {
+    const auto& n = rd.object(j, "normalize", path);
+    Normalization norm;
+    for (const auto* key : {"mean", "std"}) {
+      const auto& a = rd.array(n, key, path + ".normalize");
+      auto& out = std::string(key) == "mean" ? norm.mean : norm.std;
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (!a[i].is_number()) rd.fail(fmt::format("{}.normalize.{}[{}]", path, key, i), "expected a number");
+        out.push_back(a[i].get<double>());
+      }
+    }
+    m.normalize = norm;
+  }
+  if (j.contains("batchSize")) {  // reports before the dataset formats have none of these
+    m.batch_size = rd.integer(j, "batchSize", path);
+    m.sample_bytes = optional_integer(rd, j, "sampleBytes", path);
+    const auto& retries = rd.array(j, "batchRetries", path);
+    for (size_t i = 0; i < retries.size(); ++i) {
+      const auto p = fmt::format("{}.batchRetries[{}]", path, i);
+      m.batch_retries.push_back({rd.text(retries[i], "check", p), rd.integer(retries[i], "first", p),
+                                 rd.integer(retries[i], "from", p, 1), rd.integer(retries[i], "to", p, 1),
+                                 rd.text(retries[i], "reason", p)});
+    }
+  }
   const auto& clean = rd.object(j, "clean", path);
   m.clean = {rd.integer(clean, "correct", path + ".clean"), rd.integer(clean, "total", path + ".clean")};
   const auto& adv = rd.array(j, "adversarial", path);
@@ -367,8 +391,20 @@ JobResult job_result_from_json(const json& j, const std::string& source) {
     r.kernels.backends.emplace_back(op, backend.get<std::string>());
   }
   const auto& ds = rd.object(j, "dataset", "");
-  r.dataset = {rd.text(ds, "path", "dataset"), rd.integer(ds, "samples", "dataset"), rd.integers(ds, "inputShape", "dataset"),
-               rd.integer(ds, "batchSize", "dataset", 1)};
+  r.dataset.path = rd.text(ds, "path", "dataset");
+  r.dataset.samples = rd.integer(ds, "samples", "dataset");
+  r.dataset.input_shape = rd.integers(ds, "inputShape", "dataset");
+  r.dataset.batch_size = rd.integer(ds, "batchSize", "dataset", 1);
+  if (ds.contains("format")) {  // reports before the dataset formats have none of these
+    r.dataset.format = rd.text(ds, "format", "dataset");
+    r.dataset.storage = rd.text(ds, "storage", "dataset");
+    r.dataset.file_samples = rd.integer(ds, "fileSamples", "dataset");
+    r.dataset.selection = rd.text(ds, "selection", "dataset");
+    r.dataset.skipped_files = rd.texts(ds, "skippedFiles", "dataset");
+    r.dataset.peak_rss_bytes = rd.integer(ds, "peakRssBytes", "dataset");
+    r.dataset.batch_auto = rd.boolean(ds, "batchAuto", "dataset");
+    r.dataset.memory_budget = optional_integer(rd, ds, "memoryBudget", "dataset");
+  }
   const auto& manifests = rd.array(j, "manifests", "");
   for (size_t i = 0; i < manifests.size(); ++i) {
     const auto path = fmt::format("manifests[{}]", i);

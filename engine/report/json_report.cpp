@@ -157,6 +157,13 @@ Json model_json(const ModelResult& m) {
   for (const auto& k : m.skipped) skipped.push_back(skipped_json(k));
   Json j{{"name", m.name}, {"path", m.path}, {"sha256", m.sha256}};
   // Only an encrypted model has the key: reports of plain models keep the shape they always had.
+  j["normalize"] = m.normalize ? Json{{"mean", m.normalize->mean}, {"std", m.normalize->std}} : Json();
+  j["batchSize"] = m.batch_size;
+  j["sampleBytes"] = optional_json(m.sample_bytes);
+  Json retries = Json::array();
+  for (const auto& b : m.batch_retries)
+    retries.push_back({{"check", b.check}, {"first", b.first}, {"from", b.from}, {"to", b.to}, {"reason", b.reason}});
+  j["batchRetries"] = std::move(retries);
   if (m.encryption)
     j["encryption"] = {{"algorithm", m.encryption->algorithm}, {"keyId", m.encryption->key_id},
                        {"keyFile", m.encryption->key_file}, {"fileSha256", m.encryption->file_sha256}};
@@ -211,7 +218,15 @@ Json report_json(const JobResult& r) {
           {{"path", r.dataset.path},
            {"samples", r.dataset.samples},
            {"inputShape", r.dataset.input_shape},
-           {"batchSize", r.dataset.batch_size}}},
+           {"batchSize", r.dataset.batch_size},
+           {"format", r.dataset.format},
+           {"storage", r.dataset.storage},
+           {"fileSamples", r.dataset.file_samples},
+           {"selection", r.dataset.selection},
+           {"skippedFiles", r.dataset.skipped_files},
+           {"peakRssBytes", r.dataset.peak_rss_bytes},
+           {"batchAuto", r.dataset.batch_auto},
+           {"memoryBudget", optional_json(r.dataset.memory_budget)}}},
          {"baseline", r.baseline ? baseline_json(*r.baseline) : Json()},
          {"manifests", std::move(manifests)},
          {"permissions", std::move(permissions)},

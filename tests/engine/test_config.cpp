@@ -53,7 +53,7 @@ TEST_F(JobFile, ValidationJobResolvesPathsAgainstTheJobFolder) {
   EXPECT_EQ(job.name, "nightly");
   ASSERT_EQ(job.models.size(), 1u);
   EXPECT_EQ(job.models[0].path, (dir_ / "models/m.pt").lexically_normal());
-  EXPECT_EQ(job.dataset, (dir_ / "data/d.npz").lexically_normal());
+  EXPECT_EQ(job.dataset.path, (dir_ / "data/d.npz").lexically_normal());
   EXPECT_EQ(job.report_location, (dir_ / "out").lexically_normal());
   EXPECT_EQ(job.batch_size, 32);
   EXPECT_EQ(job.seed, 7u);

@@ -22,7 +22,17 @@ JobResult sample_result() {
   r.started_at = "2026-12-02T03:00:00.250Z";
   r.finished_at = "2026-12-02T03:00:12.750Z";
   r.kernels = {true, {{"linf_step_", "cpu"}, {"gaussian_blur", "reference"}}};
-  r.dataset = {"/data/d.npz", 450, {1, 8, 8}, 128};
+  r.dataset.path = "/data/d.npz";
+  r.dataset.samples = 450;
+  r.dataset.input_shape = {1, 8, 8};
+  r.dataset.batch_size = 128;
+  r.dataset.format = "npz";
+  r.dataset.storage = "float32 NCHW, in memory";
+  r.dataset.file_samples = 500;
+  r.dataset.selection = "the first 450";
+  r.dataset.skipped_files = {"cat/bad.png"};
+  r.dataset.batch_auto = true;
+  r.dataset.memory_budget = 1 << 30;
   r.manifests = {{"ValidationJob", "nightly", true}, {"ModelWatermarking", "wm", false}};
   r.warnings = {"a warning"};
   ModelResult m;
@@ -30,6 +40,10 @@ JobResult sample_result() {
   m.path = "/models/cnn.pt";
   m.sha256 = std::string(64, 'a');
   m.clean = {443, 450};
+  m.normalize = Normalization{{0.5}, {0.25}};
+  m.batch_size = 64;
+  m.sample_bytes = 123456;
+  m.batch_retries = {{"clean evaluation", 0, 128, 64, "out of memory"}};
   AttackOutcome fgsm;
   fgsm.plan.kind = AttackKind::fgsm;
   fgsm.plan.manifest = "adv";
@@ -105,6 +119,10 @@ TEST(JsonReport, ReadingAReportBackGivesTheSameDocument) {
   EXPECT_EQ(back.exit_code(), 2);
   EXPECT_EQ(back.models.at(0).attacks.at(0).plan.target, ma::Target::label);
   EXPECT_EQ(back.models.at(0).attacks.at(1).last_correct, 9);
+  EXPECT_EQ(back.models.at(0).normalize, r.models.at(0).normalize);
+  EXPECT_EQ(back.models.at(0).batch_retries.at(0).to, 64);
+  EXPECT_EQ(back.dataset.skipped_files, r.dataset.skipped_files);
+  EXPECT_EQ(back.dataset.memory_budget, r.dataset.memory_budget);
   EXPECT_DOUBLE_EQ(back.run_seconds(), 12.5);
 }
 

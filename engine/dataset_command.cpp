@@ -1,0 +1,129 @@
+// `modelgate dataset JOB.yaml`: what validate would read from the job's dataset, without
+// loading any model; --export writes it as float32 .npy arrays.
+#include "engine/commands.h"
+#include "engine/config.h"
+#include "engine/data/npy.h"
+#include "engine/dataset.h"
+#include "engine/errors.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <iostream>
+
+namespace modelgate::engine {
+namespace fs = std::filesystem;
+namespace {
+
+// Streams `count` batches into `path` through a temporary file renamed at the end.
+class NpyWriter {
+ public:
+  NpyWriter(fs::path path, const std::string& descr, const std::vector<int64_t>& shape) : path_(std::move(path)) {
+    tmp_ = path_;
+    tmp_ += ".partial";
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw InputError(fmt::format("{}: cannot write the file", tmp_.string()));
+    write(npy_header_text(descr, shape));
+  }
+  ~NpyWriter() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      std::error_code ec;
+      fs::remove(tmp_, ec);
+    }
+  }
+  void write(const at::Tensor& t) {
+    const auto c = t.contiguous();
+    write(std::string_view(static_cast<const char*>(c.data_ptr()), static_cast<size_t>(c.nbytes())));
+  }
+  void finish() {
+    if (::fsync(fd_) != 0 || ::close(fd_) != 0) {
+      fd_ = -1;
+      throw RunError(fmt::format("{}: the file could not be written", tmp_.string()));
+    }
+    fd_ = -1;
+    fs::rename(tmp_, path_);
+  }
+
+ private:
+  static std::string npy_header_text(const std::string& descr, const std::vector<int64_t>& shape) {
+    return data::npy_header(descr, shape);
+  }
+  void write(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const auto n = ::write(fd_, bytes.data(), bytes.size());
+      if (n <= 0) throw RunError(fmt::format("{}: the file could not be written (disk full?)", tmp_.string()));
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+  fs::path path_, tmp_;
+  int fd_ = -1;
+};
+
+}  // namespace
+
+int cmd_dataset(const DatasetArgs& args, const Progress& progress) {
+  const auto job = load_job(args.job);
+  if (!args.export_dir.empty()) {
+    std::error_code ec;
+    if (fs::exists(args.export_dir, ec) && !fs::is_directory(args.export_dir, ec))
+      throw InputError(fmt::format("{}: --export expects a folder", args.export_dir));
+    fs::create_directories(args.export_dir, ec);
+    if (ec) throw InputError(fmt::format("{}: cannot make the folder: {}", args.export_dir, ec.message()));
+    for (const auto& p : job.dataset.read_paths())
+      if (fs::equivalent(fs::path(args.export_dir) / "inputs.npy", p, ec) || fs::equivalent(fs::path(args.export_dir) / "labels.npy", p, ec))
+        throw InputError(fmt::format("{}: --export would replace the dataset it reads", args.export_dir));
+  }
+  const auto data = open_dataset(job.dataset);
+  const auto shape = data.sample_shape();
+  const auto labels = data.labels(0, data.size());
+  const auto counts = at::bincount(labels);
+  std::vector<int64_t> per_class(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + counts.numel());
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  nlohmann::ordered_json j{{"path", data.path.string()},
+                           {"format", data::to_string(data.format)},
+                           {"storage", data.storage()},
+                           {"samples", data.size()},
+                           {"fileSamples", data.file_samples()},
+                           {"inputShape", shape},
+                           {"classes", per_class.size()},
+                           {"perClass", per_class},
+                           {"skippedFiles", data.skipped_names},
+                           {"peakRssBytes", 1024 * static_cast<int64_t>(u.ru_maxrss)}};
+  if (!args.export_dir.empty()) {
+    const fs::path dir(args.export_dir);
+    std::vector<int64_t> full{data.size()};
+    full.insert(full.end(), shape.begin(), shape.end());
+    NpyWriter inputs(dir / "inputs.npy", "<f4", full), out_labels(dir / "labels.npy", "<i8", {data.size()});
+    constexpr int64_t kBatch = 256;
+    for (int64_t first = 0; first < data.size(); first += kBatch) {
+      const int64_t len = std::min(kBatch, data.size() - first);
+      inputs.write(data.inputs(first, len));
+      progress.tick("export", first + len, data.size(), 0);
+    }
+    out_labels.write(labels);
+    inputs.finish();
+    out_labels.finish();
+    j["exported"] = {(dir / "inputs.npy").string(), (dir / "labels.npy").string()};
+  }
+  if (args.json) {
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  fmt::print("{}: {} ({})\n", data.path.string(), data::to_string(data.format), data.storage());
+  fmt::print("  samples      {} of {} in the file{}\n", data.size(), data.file_samples(),
+             data.skipped_files ? fmt::format(", {} file(s) skipped", data.skipped_files) : "");
+  fmt::print("  input shape  [{}]\n", fmt::join(shape, ", "));
+  fmt::print("  classes      {} (samples per class: {})\n", per_class.size(), fmt::join(per_class, " "));
+  for (const auto& f : data.skipped_names) fmt::print("  skipped      {}\n", f);
+  fmt::print("  peak memory  {:.0f} MiB\n", static_cast<double>(u.ru_maxrss) / 1024.0);
+  if (j.contains("exported")) fmt::print("  exported     {}\n", fmt::join(j["exported"].get<std::vector<std::string>>(), ", "));
+  return 0;
+}
+
+}  // namespace modelgate::engine
