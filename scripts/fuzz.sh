@@ -3,14 +3,14 @@
 # committed corpus is never written to). A crash, a sanitiser report, an input over 10 s or
 # over 2 GiB of memory fails the run; the input is kept in build-asan/fuzz-findings/<target>/,
 # to be minimised and committed under tests/fuzz/regressions/<target>/ with the fix.
-#   scripts/fuzz.sh [target ...]     targets: job npz pt_dataset fingerprint scan (default: all)
+#   scripts/fuzz.sh [target ...]     targets: job npz pt_dataset fingerprint scan image (default: all)
 #   FUZZ_SECONDS=60                  per target
 # Needs the sanitiser build (scripts/sanitize.sh builds it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${FUZZ_SECONDS:-60}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(job npz pt_dataset fingerprint scan)
+[ ${#targets[@]} -gt 0 ] || targets=(job npz pt_dataset fingerprint scan image)
 source scripts/sanitizer_env.sh
 failed=0
 for t in "${targets[@]}"; do

@@ -156,9 +156,31 @@ def fingerprint_seeds():
     put("fingerprint", "empty_object.json", "{}")
 
 
+def image_seeds():
+    """PNG (RGB, grey, palette with transparency, RGBA, 16-bit, interlaced) and JPEG (baseline,
+    progressive, grey) files, a truncated one of each, and a PNG whose header claims 100000²."""
+    import zlib
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 256, size=(12, 9, 3), dtype=np.uint8), "RGB")
+    variants = {"rgb.png": (rgb, {}), "grey.png": (rgb.convert("L"), {}), "rgba.png": (rgb.convert("RGBA"), {}),
+                "palette.png": (rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=8), {"transparency": 0}),
+                "i16.png": (rgb.convert("I;16"), {}), "interlaced.png": (rgb, {"interlace": 1}),
+                "baseline.jpg": (rgb, {"quality": 80}), "progressive.jpg": (rgb, {"quality": 80, "progressive": True}),
+                "grey.jpg": (rgb.convert("L"), {"quality": 80})}
+    for name, (img, opts) in variants.items():
+        buf = io.BytesIO()
+        img.save(buf, format="PNG" if name.endswith(".png") else "JPEG", **opts)
+        put("image", name, buf.getvalue())
+        put("image", "truncated_" + name, buf.getvalue()[: len(buf.getvalue()) * 2 // 3])
+    ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))  # noqa: E731
+    put("image", "huge_header.png", b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+
+
 if __name__ == "__main__":
     torch.manual_seed(0)
-    which = sys.argv[1:] or ["job", "npz", "pt_dataset", "scan", "fingerprint"]
+    which = sys.argv[1:] or ["job", "npz", "pt_dataset", "scan", "fingerprint", "image"]
     for w in which:
         shutil.rmtree(CORPUS / w, ignore_errors=True)
         globals()[f"{w}_seeds"]()
