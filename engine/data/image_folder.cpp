@@ -29,7 +29,16 @@ bool is_image_name(const fs::path& p) {
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
+// No image file is read whole past this: a PNG or JPEG of the largest image Pillow opens is far
+// smaller.
+constexpr uintmax_t kMaxImageFileBytes = 256ull << 20;
+
 std::string read_file(const fs::path& file) {
+  std::error_code ec;
+  const auto size = fs::file_size(file, ec);
+  if (ec) throw std::runtime_error("cannot read the file's size: " + ec.message());
+  if (size > kMaxImageFileBytes)
+    throw std::runtime_error(fmt::format("{} bytes, over the limit of {} for one image file", size, kMaxImageFileBytes));
   std::ifstream in(file, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open the file");
   std::ostringstream s;
