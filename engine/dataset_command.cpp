@@ -27,7 +27,7 @@ class NpyWriter {
     tmp_ += ".partial";
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) throw InputError(fmt::format("{}: cannot write the file", tmp_.string()));
-    write(npy_header_text(descr, shape));
+    write(data::npy_header(descr, shape));
   }
   ~NpyWriter() {
     if (fd_ >= 0) {
@@ -50,9 +50,6 @@ class NpyWriter {
   }
 
  private:
-  static std::string npy_header_text(const std::string& descr, const std::vector<int64_t>& shape) {
-    return data::npy_header(descr, shape);
-  }
   void write(std::string_view bytes) {
     while (!bytes.empty()) {
       const auto n = ::write(fd_, bytes.data(), bytes.size());

@@ -150,7 +150,8 @@ class NpyFileSource : public Source {
     for (size_t k = 0; k < idx.size();) {
       size_t run = 1;  // consecutive samples are one read
       while (k + run < idx.size() && idx[k + run] == idx[k] + static_cast<int64_t>(run)) ++run;
-      read_at(out + k * sample_bytes_, run * sample_bytes_, h_.data_offset + static_cast<uint64_t>(idx[k]) * sample_bytes_);
+      pread_or_fail(file_, fd_, out + k * sample_bytes_, run * sample_bytes_,
+                    h_.data_offset + static_cast<uint64_t>(idx[k]) * sample_bytes_);
       k += run;
     }
     return to_unit_nchw(raw, layout_);
@@ -161,15 +162,6 @@ class NpyFileSource : public Source {
   }
 
  private:
-  void read_at(char* dst, uint64_t n, uint64_t offset) const {
-    while (n > 0) {
-      const auto got = ::pread(fd_, dst, n, static_cast<off_t>(offset));
-      if (got <= 0) bad(file_, fmt::format("read failed at byte {} (the file shrank or is unreadable)", offset));
-      dst += got;
-      n -= static_cast<uint64_t>(got);
-      offset += static_cast<uint64_t>(got);
-    }
-  }
   fs::path file_;
   int fd_;
   NpyHeader h_;
@@ -277,14 +269,8 @@ std::unique_ptr<Source> open_npy(const DatasetSpec& spec) {
   if (ec) bad(file, "cannot read the file's size");
   uint64_t pos = 0;
   const ReadExactly read = [&](void* dst, uint64_t n) {
-    auto* out = static_cast<char*>(dst);
-    while (n > 0) {
-      const auto got = ::pread(fd, out, n, static_cast<off_t>(pos));
-      if (got <= 0) return false;
-      out += got;
-      n -= static_cast<uint64_t>(got);
-      pos += static_cast<uint64_t>(got);
-    }
+    if (!pread_exactly(fd, dst, n, pos)) return false;
+    pos += n;
     return true;
   };
   auto h = read_npy_header(file, "inputs", read, size);

@@ -1,5 +1,6 @@
 // CIFAR-10's and CIFAR-100's binary batches: fixed-size records of label byte(s) and 3072 pixel
 // bytes (1024 R, then 1024 G, then 1024 B, rows top to bottom), read per batch with pread.
+#include "engine/data/npy.h"
 #include "engine/data/source.h"
 
 #include "engine/errors.h"
@@ -32,7 +33,7 @@ class CifarSource : public Source {
     std::vector<unsigned char> buf(static_cast<size_t>(kBlock * record_));
     for (int64_t first = 0; first < records; first += kBlock) {
       const int64_t n = std::min(kBlock, records - first);
-      read_at(buf.data(), static_cast<uint64_t>(n * record_), static_cast<uint64_t>(first * record_));
+      pread_or_fail(file_, fd_, buf.data(), static_cast<uint64_t>(n * record_), static_cast<uint64_t>(first * record_));
       for (int64_t i = 0; i < n; ++i) y[first + i] = buf[static_cast<size_t>(i * record_ + label_index)];
     }
   }
@@ -45,7 +46,7 @@ class CifarSource : public Source {
     auto* out = raw.data_ptr<uint8_t>();
     std::vector<unsigned char> record(static_cast<size_t>(record_));
     for (size_t k = 0; k < idx.size(); ++k) {
-      read_at(record.data(), static_cast<uint64_t>(record_), static_cast<uint64_t>(idx[k] * record_));
+      pread_or_fail(file_, fd_, record.data(), static_cast<uint64_t>(record_), static_cast<uint64_t>(idx[k] * record_));
       std::copy(record.begin() + label_bytes_, record.end(), out + static_cast<int64_t>(k) * kPixels);
     }
     return raw.to(at::kFloat).div_(255.0);
@@ -55,15 +56,6 @@ class CifarSource : public Source {
   std::string storage() const override { return label_bytes_ == 2 ? "CIFAR-100 binary records" : "CIFAR-10 binary records"; }
 
  private:
-  void read_at(unsigned char* dst, uint64_t n, uint64_t offset) const {
-    while (n > 0) {
-      const auto got = ::pread(fd_, dst, n, static_cast<off_t>(offset));
-      if (got <= 0) bad(file_, fmt::format("read failed at byte {} (the file shrank or is unreadable)", offset));
-      dst += got;
-      n -= static_cast<uint64_t>(got);
-      offset += static_cast<uint64_t>(got);
-    }
-  }
   fs::path file_;
   int fd_;
   int64_t record_, label_bytes_;

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <regex>
 
+#include <unistd.h>
+
 namespace modelgate::engine::data {
 namespace fs = std::filesystem;
 namespace {
@@ -92,6 +94,23 @@ NpyHeader read_npy_header(const fs::path& file, const std::string& name, const R
     bad(file, fmt::format("'{}' holds {} bytes of data, expected {} for shape [{}]", name, data_bytes, h.nbytes,
                           fmt::join(h.shape, ", ")));
   return h;
+}
+
+bool pread_exactly(int fd, void* dst, uint64_t n, uint64_t offset) {
+  auto* out = static_cast<char*>(dst);
+  while (n > 0) {
+    const auto got = ::pread(fd, out, n, static_cast<off_t>(offset));
+    if (got <= 0) return false;
+    out += got;
+    n -= static_cast<uint64_t>(got);
+    offset += static_cast<uint64_t>(got);
+  }
+  return true;
+}
+
+void pread_or_fail(const fs::path& file, int fd, void* dst, uint64_t n, uint64_t offset) {
+  if (!pread_exactly(fd, dst, n, offset))
+    bad(file, fmt::format("read failed at byte {} (the file shrank or is unreadable)", offset));
 }
 
 std::string npy_header(const std::string& descr, const std::vector<int64_t>& shape) {

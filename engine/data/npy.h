@@ -22,6 +22,13 @@ struct NpyHeader {
 /// Reads exactly n bytes into dst; false when the record ends first.
 using ReadExactly = std::function<bool(void* dst, uint64_t n)>;
 
+/// Reads exactly n bytes of file descriptor `fd` at `offset` into dst (pread: safe from several
+/// threads); false when the file ends first or a read fails.
+bool pread_exactly(int fd, void* dst, uint64_t n, uint64_t offset);
+
+/// The same, or InputError "FILE: read failed at byte OFFSET ...".
+void pread_or_fail(const std::filesystem::path& file, int fd, void* dst, uint64_t n, uint64_t offset);
+
 /// Reads and checks an NPY header from the start of a record of `record_bytes` bytes: magic,
 /// version, header length (at most 1 MiB), dtype (<f4 <f8 <i8 <i4 |u1), C order, a shape of
 /// non-negative dimensions whose byte count does not overflow and equals what the record holds.
