@@ -518,6 +518,23 @@ void read_permissions(const Doc& d, const YAML::Node& spec, const std::string& n
   }
 }
 
+// A corrupted-npy dataset without spec.dataset.clean has no clean samples: the checks that
+// start from them (attacks, modelgate's own corruptions, batch-1 latency) cannot run.
+void check_clean_samples(const JobConfig& job) {
+  const auto& ds = job.dataset;
+  if (ds.format != data::Format::corrupted_npy || ds.clean) return;
+  std::string needs;
+  if (!job.attacks.empty()) needs = "AdversarialTesting";
+  for (const auto& c : job.corruptions)
+    if (needs.empty() && c.kind != CorruptionKind::stored) needs = "RobustnessTesting's " + to_string(c.kind);
+  if (needs.empty() && job.inference) needs = "InferenceMonitoring";
+  if (!needs.empty())
+    throw InputError(fmt::format("{}: {} needs clean samples, and the corrupted-npy dataset {} has none: set "
+                                 "spec.dataset.clean to the clean set its files were made from (such as "
+                                 "cifar-10-batches-bin/test_batch.bin)",
+                                 job.file.string(), needs, ds.path.string()));
+}
+
 }  // namespace
 
 JobConfig load_job(const fs::path& file) {
@@ -614,6 +631,7 @@ JobConfig load_job(const fs::path& file) {
   } catch (const YAML::Exception& e) {
     throw InputError(fmt::format("{}:{}: unexpected YAML structure: {}", file.string(), e.mark.line + 1, e.msg));
   }
+  check_clean_samples(job);
   if (job.report_location.empty()) job.report_location = base / "reports";
   return job;
 }

@@ -2,6 +2,9 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <memory>
+
 namespace modelgate::engine::fields {
 namespace {
 
@@ -21,26 +24,14 @@ std::vector<double> numbers(const Doc& d, const YAML::Node& n, const std::string
   return out;
 }
 
-}  // namespace
-
-void read_dataset(const Doc& d, const YAML::Node& ds, const fs::path& base, JobConfig& job) {
-  const std::string p = "spec.dataset.";
-  if (!ds.IsMap()) d.fail(ds, "spec.dataset", "expected a map such as {path: data/test.npz}");
-  d.warn_unknown(ds, p, {"path", "batchSize", "format", "layout", "labels", "labelsPath", "resize", "centerCrop", "channels", "onError",
-                         "limit", "sample", "memoryBudget"});
+// How to read one set: spec.dataset, or spec.dataset.clean (`p` is the field prefix).
+data::DatasetSpec read_source(const Doc& d, const YAML::Node& ds, const std::string& p, const fs::path& base) {
   data::DatasetSpec s;
   s.path = resolve(base, text(d, require(d, ds, "path", p), p + "path"));
-  if (const auto& n = ds["batchSize"]) {
-    if (n.IsScalar() && n.Scalar() == "auto") job.batch_auto = true;
-    else job.batch_size = integer(d, n, p + "batchSize", 1);
-  }
-  if (const auto& n = ds["memoryBudget"]) {
-    if (!job.batch_auto) d.fail(n, p + "memoryBudget", "applies to batchSize: auto");
-    job.memory_budget = byte_size(d, n, p + "memoryBudget");
-  }
   if (const auto& f = ds["format"]) {
     s.format = data::parse_format(text(d, f, p + "format"));
-    if (!s.format) d.fail(f, p + "format", fmt::format("expected npz, npy, pt, cifar-bin or imagefolder, got '{}'", f.Scalar()));
+    if (!s.format)
+      d.fail(f, p + "format", fmt::format("expected npz, npy, pt, cifar-bin, imagefolder or corrupted-npy, got '{}'", f.Scalar()));
   }
   std::optional<data::Format> format;  // what the checks below can know now; the path may not exist yet
   try {
@@ -58,13 +49,16 @@ void read_dataset(const Doc& d, const YAML::Node& ds, const fs::path& base, JobC
                                    names.size() > 1 ? "s" : "", data::to_string(*format)));
   };
   using data::Format;
-  only_for("layout", {Format::npz, Format::npy, Format::pt});
+  only_for("layout", {Format::npz, Format::npy, Format::pt, Format::corrupted_npy});
   only_for("labelsPath", {Format::npy});
   only_for("labels", {Format::cifar_bin});
   only_for("resize", {Format::imagefolder});
   only_for("centerCrop", {Format::imagefolder});
   only_for("onError", {Format::imagefolder});
   only_for("channels", {Format::imagefolder});
+  only_for("corruptions", {Format::corrupted_npy});
+  only_for("severities", {Format::corrupted_npy});
+  only_for("clean", {Format::corrupted_npy});
   if (const auto& n = ds["layout"]) {
     const auto v = text(d, n, p + "layout");
     if (v == "nchw") s.layout = data::Layout::nchw;
@@ -89,6 +83,73 @@ void read_dataset(const Doc& d, const YAML::Node& ds, const fs::path& base, JobC
     if (v != "error" && v != "skip") d.fail(n, p + "onError", fmt::format("expected error or skip, got '{}'", v));
     s.skip_bad_files = v == "skip";
   }
+  return s;
+}
+
+// corrupted-npy: corruptions (a list of file stems, or all), severities (1..5, or a list; default
+// all five) and clean (a path, or a map read like spec.dataset).
+void read_corrupted(const Doc& d, const YAML::Node& ds, const std::string& p, const fs::path& base, data::DatasetSpec& s) {
+  const auto& c = ds["corruptions"];
+  if (c && !(c.IsScalar() && c.Scalar() == "all")) {
+    if (!c.IsSequence() || c.size() == 0)
+      d.fail(c, p + "corruptions", "expected all, or a list of corruption names such as [fog, gaussian_noise] (the files' stems)");
+    for (size_t i = 0; i < c.size(); ++i) {
+      const auto f = fmt::format("{}corruptions[{}]", p, i);
+      const auto name = text(d, c[i], f);
+      if (name.empty() || name == "labels" || name.find_first_of("/\\") != std::string::npos || name[0] == '.')
+        d.fail(c[i], f, fmt::format("'{}' is not a corruption file's stem (such as fog for fog.npy)", name));
+      if (std::find(s.corruptions.begin(), s.corruptions.end(), name) != s.corruptions.end())
+        d.fail(c[i], f, fmt::format("'{}' is listed twice", name));
+      s.corruptions.push_back(name);
+    }
+  } else {
+    s.corruptions = data::stored_corruptions(s.path);  // none when the folder is not there yet: opening it says so
+  }
+  if (const auto& n = ds["severities"]) {
+    const auto one = [&](const YAML::Node& v, const std::string& f) {
+      const auto level = integer(d, v, f, 1, data::kStoredSeverities);
+      if (std::find(s.severities.begin(), s.severities.end(), level) != s.severities.end())
+        d.fail(v, f, fmt::format("severity {} is listed twice", level));
+      s.severities.push_back(level);
+    };
+    if (n.IsSequence() && n.size() > 0)
+      for (size_t i = 0; i < n.size(); ++i) one(n[i], fmt::format("{}severities[{}]", p, i));
+    else if (n.IsScalar()) one(n, p + "severities");
+    else d.fail(n, p + "severities", "expected 1 to 5, or a list such as [1, 3, 5]");
+  } else {
+    for (int64_t level = 1; level <= data::kStoredSeverities; ++level) s.severities.push_back(level);
+  }
+  if (const auto& n = ds["clean"]) {
+    const auto f = p + "clean.";
+    if (n.IsScalar()) {
+      auto clean = std::make_shared<data::DatasetSpec>();
+      clean->path = resolve(base, text(d, n, p + "clean"));
+      s.clean = clean;
+    } else if (n.IsMap()) {
+      d.warn_unknown(n, f, {"path", "format", "layout", "labels", "labelsPath", "resize", "centerCrop", "channels", "onError"});
+      s.clean = std::make_shared<data::DatasetSpec>(read_source(d, n, f, base));
+    } else {
+      d.fail(n, p + "clean", "expected a path (such as cifar-10-batches-bin/test_batch.bin) or a map like spec.dataset");
+    }
+  }
+}
+
+}  // namespace
+
+void read_dataset(const Doc& d, const YAML::Node& ds, const fs::path& base, JobConfig& job) {
+  const std::string p = "spec.dataset.";
+  if (!ds.IsMap()) d.fail(ds, "spec.dataset", "expected a map such as {path: data/test.npz}");
+  d.warn_unknown(ds, p, {"path", "batchSize", "format", "layout", "labels", "labelsPath", "resize", "centerCrop", "channels", "onError",
+                         "limit", "sample", "memoryBudget", "corruptions", "severities", "clean"});
+  auto s = read_source(d, ds, p, base);
+  if (const auto& n = ds["batchSize"]) {
+    if (n.IsScalar() && n.Scalar() == "auto") job.batch_auto = true;
+    else job.batch_size = integer(d, n, p + "batchSize", 1);
+  }
+  if (const auto& n = ds["memoryBudget"]) {
+    if (!job.batch_auto) d.fail(n, p + "memoryBudget", "applies to batchSize: auto");
+    job.memory_budget = byte_size(d, n, p + "memoryBudget");
+  }
   if (const auto& n = ds["limit"]) s.limit = integer(d, n, p + "limit", 1, int64_t{1} << 40);
   if (const auto& n = ds["sample"]) {
     if (!n.IsMap()) d.fail(n, p + "sample", "expected a map such as {n: 1000, seed: 0}");
@@ -97,6 +158,25 @@ void read_dataset(const Doc& d, const YAML::Node& ds, const fs::path& base, JobC
     sample.n = integer(d, require(d, n, "n", p + "sample."), p + "sample.n", 1, int64_t{1} << 40);
     if (n["seed"]) sample.seed = static_cast<uint64_t>(integer(d, n["seed"], p + "sample.seed", 0, int64_t{1} << 53));
     s.sample = sample;
+  }
+  bool corrupted = false;
+  try {
+    corrupted = s.format_of() == data::Format::corrupted_npy;
+  } catch (const InputError&) {
+  }
+  if (corrupted) {
+    s.format = data::Format::corrupted_npy;
+    read_corrupted(d, ds, p, base, s);
+    // One robustness entry per (corruption, severity), under the ValidationJob's budget.
+    for (const auto& c : s.corruptions)
+      for (const auto level : s.severities) {
+        CorruptionPlan plan;
+        plan.kind = CorruptionKind::stored;
+        plan.source = fmt::format("{}: spec.dataset ({}.npy)", d.label, c);
+        plan.stored = c;
+        plan.stored_severity = level;
+        job.corruptions.push_back(plan);
+      }
   }
   job.dataset = s;
 }

@@ -3,10 +3,12 @@
 #include "engine/errors.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <numeric>
+#include <optional>
 
 namespace modelgate::engine {
 namespace fs = std::filesystem;
@@ -77,6 +79,49 @@ at::Tensor Dataset::labels(int64_t first, int64_t len) const {
   return all.index_select(0, at::tensor(std::vector<int64_t>(index_.begin() + first, index_.begin() + first + len), at::kLong));
 }
 
+namespace {
+
+// corrupted-npy without spec.block: each selected block opened and checked (labels, values), the
+// clean set opened with the same limit and sample; the result is the clean set, or the first
+// block standing in for it; and the largest label of them all.
+std::pair<Dataset, int64_t> open_corrupted_set(const data::DatasetSpec& spec) {
+  const int64_t n = data::check_corrupted_set(spec);
+  std::optional<Dataset> clean;
+  if (spec.clean) {
+    auto c = *spec.clean;
+    c.limit = spec.limit;
+    c.sample = spec.sample;
+    if (c.format_of() == data::Format::corrupted_npy) bad(c.path, "the clean set of a corrupted-npy folder cannot be one");
+    clean = open_dataset(c);
+    if (clean->file_samples() != n)
+      bad(c.path, fmt::format("{} samples, but each severity of the corrupted files in {} has {}: the clean set is the one "
+                              "the corrupted files were made from, in the same order",
+                              clean->file_samples(), spec.path.string(), n));
+  }
+  int64_t max_label = 0;
+  std::optional<Dataset> first;
+  for (const auto& c : spec.corruptions)
+    for (const auto s : spec.severities) {
+      auto one = spec;
+      one.block = data::CorruptedBlock{c, s};
+      auto block = open_dataset(one);
+      if (clean && block.sample_shape() != clean->sample_shape())
+        bad(block.path, fmt::format("samples of [{}], but the clean set's are [{}]", fmt::join(block.sample_shape(), ", "),
+                                    fmt::join(clean->sample_shape(), ", ")));
+      max_label = std::max(max_label, block.max_label());
+      if (!first) first = std::move(block);
+    }
+  Dataset d = clean ? std::move(*clean) : std::move(*first);
+  d.has_clean_samples = clean.has_value();
+  if (clean) d.clean_path = spec.clean->path;
+  d.path = spec.path;
+  d.format = data::Format::corrupted_npy;
+  max_label = std::max(max_label, d.max_label());
+  return {std::move(d), max_label};
+}
+
+}  // namespace
+
 Dataset open_dataset(const data::DatasetSpec& spec) {
   Dataset d;
   d.path = spec.path;
@@ -84,14 +129,21 @@ Dataset open_dataset(const data::DatasetSpec& spec) {
   if (!fs::exists(spec.path, ec)) bad(spec.path, "dataset not found");
   d.format = spec.format_of();
   using data::Format;
-  if (d.format != Format::imagefolder && !fs::is_regular_file(spec.path, ec))
+  if (d.format == Format::corrupted_npy && !spec.block) {
+    auto [set, max_label] = open_corrupted_set(spec);
+    set.max_label_ = max_label;
+    return std::move(set);
+  }
+  if (d.format != Format::imagefolder && d.format != Format::corrupted_npy && !fs::is_regular_file(spec.path, ec))
     bad(spec.path, fmt::format("not a regular file (the {} format is one file)", data::to_string(d.format)));
+  if (d.format == Format::corrupted_npy) d.path = spec.corruption_file(spec.block->corruption);
   switch (d.format) {
     case Format::npz: d.source_ = data::open_npz(spec, memory_budget()); break;
     case Format::pt: d.source_ = data::open_pt(spec, memory_budget()); break;
     case Format::npy: d.source_ = data::open_npy(spec); break;
     case Format::cifar_bin: d.source_ = data::open_cifar_bin(spec); break;
     case Format::imagefolder: d.source_ = data::open_image_folder(spec, d.skipped_files, d.skipped_names); break;
+    case Format::corrupted_npy: d.source_ = data::open_corrupted_block(spec); break;
   }
   int64_t n = d.source_->size();
   if (spec.limit) n = std::min(n, *spec.limit);

@@ -35,6 +35,10 @@ class Dataset {
   std::string storage() const { return source_->storage(); }
   int64_t skipped_files = 0;                ///< imagefolder onError: skip
   std::vector<std::string> skipped_names;   ///< their paths under the root
+  /// corrupted-npy: the samples are the clean set's (spec.dataset.clean), or, without one, the
+  /// first selected block's, which only give the shape: there are no clean samples to evaluate.
+  bool has_clean_samples = true;
+  std::filesystem::path clean_path;         ///< corrupted-npy: the clean set, when given
 
  private:
   friend Dataset open_dataset(const data::DatasetSpec& spec);
@@ -45,6 +49,9 @@ class Dataset {
 
 /// Opens `spec` in its format, applies limit and sample, and checks labels (non-negative) and
 /// values (finite, in [0, 1]). Throws InputError naming the file, and the sample where there is one.
+/// corrupted-npy: every selected (corruption, severity) block is checked the same way, and
+/// max_label() covers them all; the Dataset holds the clean set (or a stand-in, see
+/// has_clean_samples). With spec.block: that block alone.
 Dataset open_dataset(const data::DatasetSpec& spec);
 /// A dataset file in the format its name says (.npz, .npy, .pt, .bin, a folder).
 Dataset load_dataset(const std::filesystem::path& path);

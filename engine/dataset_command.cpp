@@ -5,12 +5,12 @@
 #include "engine/data/npy.h"
 #include "engine/dataset.h"
 #include "engine/errors.h"
+#include "engine/monitoring.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -76,12 +76,15 @@ int cmd_dataset(const DatasetArgs& args, const Progress& progress) {
         throw InputError(fmt::format("{}: --export would replace the dataset it reads", args.export_dir));
   }
   const auto data = open_dataset(job.dataset);
+  if (!args.export_dir.empty() && !data.has_clean_samples)
+    throw InputError(fmt::format("{}: --export: the corrupted-npy set has no clean samples (spec.dataset.clean), and its "
+                                 "corruption files are .npy already",
+                                 data.path.string()));
   const auto shape = data.sample_shape();
   const auto labels = data.labels(0, data.size());
   const auto counts = at::bincount(labels);
   std::vector<int64_t> per_class(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + counts.numel());
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
+  const int64_t peak = peak_rss_bytes();
   nlohmann::ordered_json j{{"path", data.path.string()},
                            {"format", data::to_string(data.format)},
                            {"storage", data.storage()},
@@ -91,7 +94,12 @@ int cmd_dataset(const DatasetArgs& args, const Progress& progress) {
                            {"classes", per_class.size()},
                            {"perClass", per_class},
                            {"skippedFiles", data.skipped_names},
-                           {"peakRssBytes", 1024 * static_cast<int64_t>(u.ru_maxrss)}};
+                           {"peakRssBytes", peak}};
+  if (data.format == data::Format::corrupted_npy) {  // samples, classes and the export are the clean set's
+    j["corruptions"] = job.dataset.corruptions;
+    j["severities"] = job.dataset.severities;
+    j["clean"] = data.has_clean_samples ? nlohmann::ordered_json(data.clean_path.string()) : nlohmann::ordered_json();
+  }
   if (!args.export_dir.empty()) {
     const fs::path dir(args.export_dir);
     std::vector<int64_t> full{data.size()};
@@ -116,9 +124,14 @@ int cmd_dataset(const DatasetArgs& args, const Progress& progress) {
   fmt::print("  samples      {} of {} in the file{}\n", data.size(), data.file_samples(),
              data.skipped_files ? fmt::format(", {} file(s) skipped", data.skipped_files) : "");
   fmt::print("  input shape  [{}]\n", fmt::join(shape, ", "));
+  if (data.format == data::Format::corrupted_npy) {
+    fmt::print("  corruptions  {} ({} at severities {})\n", job.dataset.corruptions.size(), fmt::join(job.dataset.corruptions, ", "),
+               fmt::join(job.dataset.severities, ", "));
+    fmt::print("  clean set    {}\n", data.has_clean_samples ? data.clean_path.string() : "none (spec.dataset.clean is not set)");
+  }
   fmt::print("  classes      {} (samples per class: {})\n", per_class.size(), fmt::join(per_class, " "));
   for (const auto& f : data.skipped_names) fmt::print("  skipped      {}\n", f);
-  fmt::print("  peak memory  {:.0f} MiB\n", static_cast<double>(u.ru_maxrss) / 1024.0);
+  fmt::print("  peak memory  {:.0f} MiB\n", static_cast<double>(peak) / 1048576.0);
   if (j.contains("exported")) fmt::print("  exported     {}\n", fmt::join(j["exported"].get<std::vector<std::string>>(), ", "));
   return 0;
 }

@@ -29,7 +29,7 @@ bool out_of_memory(const std::string& what) {
 
 ModelEvaluator::ModelEvaluator(LoadedModel& model, const Dataset& data, c10::Device device, int64_t batch_size,
                                Progress progress)
-    : model_(model), data_(data), device_(device), batch_size_(batch_size), limit_(batch_size),
+    : model_(model), data_(&data), device_(device), batch_size_(batch_size), limit_(batch_size),
       progress_(std::move(progress)) {
   // A test hook: a device that fits at most N samples a batch (engine tests and test_datasets.py).
   if (const char* v = std::getenv("MODELGATE_FAULT_OOM_ABOVE")) fault_oom_above_ = std::atoll(v);
@@ -37,17 +37,19 @@ ModelEvaluator::ModelEvaluator(LoadedModel& model, const Dataset& data, c10::Dev
 }
 
 double ModelEvaluator::for_each_batch(
-    const std::string& what, const std::function<void(const at::Tensor&, const at::Tensor&, int64_t)>& body) {
+    const std::string& what, const std::function<void(const at::Tensor&, const at::Tensor&, int64_t)>& body,
+    const Dataset* over) {
+  const Dataset& data = over ? *over : *data_;
   const auto start = Clock::now();
-  const int64_t n = data_.size();
+  const int64_t n = data.size();
   const int64_t batches = (n + batch_size_ - 1) / batch_size_;
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   // The next batch is read (decoded, converted) on another thread while this one is evaluated.
-  auto read = [this, n](int64_t b) {
+  auto read = [this, n, &data](int64_t b) {
     const int64_t first = b * batch_size_;
     const int64_t len = std::min(batch_size_, n - first);
-    return std::async(std::launch::async, [this, first, len] {
-      return std::make_pair(data_.inputs(first, len), data_.labels(first, len));
+    return std::async(std::launch::async, [&data, first, len] {
+      return std::make_pair(data.inputs(first, len), data.labels(first, len));
     });
   };
   auto next = read(0);
@@ -106,7 +108,8 @@ void ModelEvaluator::guarded(const std::string& what, int64_t first, int64_t len
   }
 }
 
-Score ModelEvaluator::score(const std::string& what, const BatchTransform& transform, bool tolerate_failures) {
+Score ModelEvaluator::score(const std::string& what, const BatchTransform& transform, bool tolerate_failures,
+                            const Dataset* over) {
   Score s;
   s.seconds = for_each_batch(what, [&](const at::Tensor& x, const at::Tensor& y, int64_t first) {
     const int64_t len = x.size(0);
@@ -132,7 +135,7 @@ Score ModelEvaluator::score(const std::string& what, const BatchTransform& trans
       return;
     }
     s.correct += logits.argmax(1).eq(y).sum().item<int64_t>();
-  });
+  }, over);
   return s;
 }
 
@@ -140,9 +143,9 @@ std::vector<double> ModelEvaluator::single_sample_latencies(int64_t count, int64
   std::vector<double> ms;
   failed = 0;
   at::NoGradGuard no_grad;
-  const int64_t n = data_.size();
+  const int64_t n = data_->size();
   for (int64_t i = -1; i < count; ++i) {  // i = -1: the untimed first pass (TorchScript profiles it)
-    const auto x = data_.inputs((i < 0 ? 0 : i) % n, 1).to(device_);
+    const auto x = data_->inputs((i < 0 ? 0 : i) % n, 1).to(device_);
     const auto t0 = Clock::now();
     bool ok = true;
     try {
@@ -183,7 +186,7 @@ AttackScore ModelEvaluator::attack(const std::string& what, const AttackFn& run,
     zero_grad += r.zero_grad_fraction * static_cast<double>(len);
     if (records) append_records(*records, first, x, y, clean_pred, r, s.records);
   });
-  const int64_t n = data_.size();
+  const int64_t n = data_->size();
   s.zero_grad_fraction = n ? zero_grad / static_cast<double>(n) : 0.0;
   return s;
 }
@@ -197,7 +200,7 @@ void ModelEvaluator::append_records(const RecordContext& ctx, int64_t first, con
   const auto lp = r.last_pred.defined() ? r.last_pred.cpu() : at::Tensor();
   for (int64_t i = 0; i < x.size(0); ++i) {
     nlohmann::ordered_json line{{"model", ctx.model}, {"attack", ctx.attack}, {"epsilon", ctx.epsilon},
-                                {"index", data_.file_index(first + i)}, {"label", yc[i].item<int64_t>()},
+                                {"index", data_->file_index(first + i)}, {"label", yc[i].item<int64_t>()},
                                 {"cleanPrediction", cp[i].item<int64_t>()},
                                 {"adversarialPrediction", ap[i].item<int64_t>()},
                                 {"linf", linf[i].item<double>()}, {"l2", l2[i].item<double>()}};

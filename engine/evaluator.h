@@ -64,7 +64,9 @@ class ModelEvaluator {
   /// Scores the model on transform(batch) for every batch; `what` names the evaluation in
   /// progress lines and errors. Throws RunError on a failure or non-finite logits, unless
   /// `tolerate_failures`: then such a batch counts as failed and its samples as incorrect.
-  Score score(const std::string& what, const BatchTransform& transform, bool tolerate_failures = false);
+  /// `over`: another dataset's batches (a stored corruption's) instead of this evaluator's.
+  Score score(const std::string& what, const BatchTransform& transform, bool tolerate_failures = false,
+              const Dataset* over = nullptr);
 
   /// Times `count` batch-1 forward passes (no gradient) over the dataset's first samples, in
   /// milliseconds, after one untimed pass; a pass that fails or returns non-finite logits is
@@ -89,7 +91,8 @@ class ModelEvaluator {
   /// sample), asking the stop check before each and ticking progress after each; returns the
   /// seconds it took.
   double for_each_batch(const std::string& what,
-                        const std::function<void(const at::Tensor&, const at::Tensor&, int64_t)>& body);
+                        const std::function<void(const at::Tensor&, const at::Tensor&, int64_t)>& body,
+                        const Dataset* over = nullptr);
   /// Runs `step` for samples first..first+len−1; any failure but invalid input becomes a
   /// RunError naming the model, the evaluation and the samples.
   void guarded(const std::string& what, int64_t first, int64_t len, const std::function<void()>& step) const;
@@ -102,7 +105,7 @@ class ModelEvaluator {
                          const std::function<void(const at::Tensor&, const at::Tensor&, int64_t)>& body);
 
   LoadedModel& model_;
-  const Dataset& data_;
+  const Dataset* data_;
   c10::Device device_;
   int64_t batch_size_;
   int64_t limit_;                    ///< the largest piece that has not run out of memory

@@ -30,13 +30,6 @@ int64_t proc_kb(const char* file, const std::string& key) {
   return 0;
 }
 
-int64_t peak_rss_bytes() {
-  if (const auto hwm = proc_kb("/proc/self/status", "VmHWM")) return hwm;
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return 1024 * static_cast<int64_t>(u.ru_maxrss);
-}
-
 int64_t usable_cores() {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -51,6 +44,13 @@ Finding limit_finding(const JobConfig& job, const std::string& check, const std:
 }
 
 }  // namespace
+
+int64_t peak_rss_bytes() {
+  if (const auto hwm = proc_kb("/proc/self/status", "VmHWM")) return hwm;
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return 1024 * static_cast<int64_t>(u.ru_maxrss);
+}
 
 LatencyStats latency_stats(std::vector<double> ms) {
   LatencyStats s;

@@ -11,6 +11,11 @@
 
 namespace modelgate::engine {
 
+/// This process's peak resident memory since it started (or since a ResourceMeter reset it): the
+/// kernel's VmHWM, which starts afresh at exec (ru_maxrss does not: it keeps the high-water mark
+/// of the process that forked this one).
+int64_t peak_rss_bytes();
+
 /// Percentiles (nearest rank), mean and maximum of latencies in milliseconds.
 LatencyStats latency_stats(std::vector<double> ms);
 

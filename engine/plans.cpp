@@ -14,7 +14,12 @@ std::string to_string(AttackKind k) {
 }
 
 std::string to_string(CorruptionKind k) {
-  return k == CorruptionKind::gaussian_noise ? "gaussian_noise" : "gaussian_blur";
+  switch (k) {
+    case CorruptionKind::gaussian_noise: return "gaussian_noise";
+    case CorruptionKind::gaussian_blur: return "gaussian_blur";
+    case CorruptionKind::stored: return "stored";
+  }
+  return "?";
 }
 
 std::string number_text(double v) { return fmt::format("{:.4g}", v); }
@@ -50,11 +55,13 @@ std::string AttackPlan::settings() const {
 std::string AttackPlan::check() const { return fmt::format("adversarial/{}/eps={}", name(), number_text(epsilon)); }
 
 std::string CorruptionPlan::description() const {
+  if (kind == CorruptionKind::stored) return fmt::format("{} severity={} (stored)", stored, stored_severity);
   if (kind == CorruptionKind::gaussian_noise) return fmt::format("noise level={}", number_text(level));
   return fmt::format("blur {}x{} sigma={:.3g}", kernel, kernel, sigma);
 }
 
 std::string CorruptionPlan::check() const {
+  if (kind == CorruptionKind::stored) return fmt::format("robustness/stored/{}/severity={}", stored, stored_severity);
   if (kind == CorruptionKind::gaussian_noise) return fmt::format("robustness/gaussian_noise/level={}", number_text(level));
   return fmt::format("robustness/gaussian_blur/kernel={}", kernel);
 }

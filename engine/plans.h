@@ -43,23 +43,28 @@ struct AttackPlan {
   std::string check() const;
 };
 
-enum class CorruptionKind { gaussian_noise, gaussian_blur };
+/// gaussian_noise and gaussian_blur are applied by modelgate; stored corruptions are read from a
+/// corrupted-npy folder (spec.dataset), already applied.
+enum class CorruptionKind { gaussian_noise, gaussian_blur, stored };
 std::string to_string(CorruptionKind k);
 
 /// One corruption at one level.
 struct CorruptionPlan {
   CorruptionKind kind = CorruptionKind::gaussian_noise;
-  std::string manifest;  ///< metadata.name of the RobustnessTesting manifest
+  std::string manifest;  ///< metadata.name of the RobustnessTesting manifest ("" for spec.dataset's)
   std::string source;    ///< where the job file sets it: "RobustnessTesting 'rob': spec.tests[0]"
   double level = 0;      ///< gaussian_noise: standard deviation
   int64_t kernel = 0;    ///< gaussian_blur: k of the k×k kernel
   double sigma = 0;      ///< gaussian_blur: the sigma used (OpenCV's default for k when not given)
+  std::string stored;            ///< stored: the corruption's file stem ("fog" for fog.npy)
+  int64_t stored_severity = 0;   ///< stored: 1..5, the block of the file
   std::optional<double> min_accuracy;
   Severity severity = Severity::high;
 
-  /// "noise level=0.1" or "blur 3x3 sigma=0.8".
+  /// "noise level=0.1", "blur 3x3 sigma=0.8" or "fog severity=3 (stored)".
   std::string description() const;
-  /// "robustness/gaussian_noise/level=0.1" or "robustness/gaussian_blur/kernel=3".
+  /// "robustness/gaussian_noise/level=0.1", "robustness/gaussian_blur/kernel=3" or
+  /// "robustness/stored/fog/severity=3".
   std::string check() const;
 };
 

@@ -15,8 +15,10 @@ namespace {
 std::vector<std::pair<std::string, double>> figures(const ModelResult& m) {
   std::vector<std::pair<std::string, std::string>> keyed;  // (base key, settings)
   std::vector<double> values;
-  keyed.emplace_back("clean", "");
-  values.push_back(m.clean.accuracy());
+  if (m.clean.total > 0) {  // 0 of 0: not run (skipped, or a corrupted-npy set without clean samples), as a skipped attack
+    keyed.emplace_back("clean", "");
+    values.push_back(m.clean.accuracy());
+  }
   for (const auto& a : m.attacks) {
     keyed.emplace_back(fmt::format("adversarial/{}/eps={}/steps={}", a.plan.name(), number_text(a.plan.epsilon), a.plan.steps),
                        a.plan.settings());

@@ -193,7 +193,7 @@ struct DatasetSummary {
   int64_t samples = 0;
   std::vector<int64_t> input_shape;
   int64_t batch_size = 0;
-  std::string format;                      ///< npz, npy, pt, cifar-bin, imagefolder
+  std::string format;                      ///< npz, npy, pt, cifar-bin, imagefolder, corrupted-npy
   std::string storage;                     ///< how the pixels are stored and read
   int64_t file_samples = 0;                ///< in the file, before limit/sample
   std::string selection = "all";           ///< "all", "the first N", "N drawn with seed S from M"
@@ -201,6 +201,8 @@ struct DatasetSummary {
   int64_t peak_rss_bytes = 0;              ///< modelgate's own peak resident memory once the set was opened and checked
   bool batch_auto = false;                 ///< batchSize: auto (each model's batch size is its own)
   std::optional<int64_t> memory_budget;    ///< bytes batchSize: auto kept within
+  /// corrupted-npy: the clean set's path; unset: it has none (every model's clean figure is 0 of 0).
+  std::optional<std::string> clean;
 };
 
 /// Which implementation served each modelgate operator on the run's device.

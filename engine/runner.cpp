@@ -101,11 +101,10 @@ DatasetSummary dataset_summary(const JobConfig& job, const Dataset& data, const 
   if (spec.sample) s.selection = fmt::format("{} drawn with seed {} from {}", data.size(), spec.sample->seed, pool == data.file_samples() ? "all" : fmt::format("the first {}", pool));
   else if (spec.limit) s.selection = fmt::format("the first {}", data.size());
   s.skipped_files = data.skipped_names;
+  if (data.format == data::Format::corrupted_npy && data.has_clean_samples) s.clean = data.clean_path.string();
   s.batch_auto = job.batch_auto;
   if (job.batch_auto) s.memory_budget = static_cast<int64_t>(batch_memory_budget(job, device));
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  s.peak_rss_bytes = 1024 * static_cast<int64_t>(u.ru_maxrss);
+  s.peak_rss_bytes = peak_rss_bytes();
   return s;
 }
 

@@ -27,7 +27,9 @@ std::string passes_text(double p) { return p < 1e6 ? fmt::format("{:.0f}", p) : 
 
 std::vector<CheckWork> job_work(const JobConfig& job, int64_t samples) {
   const double n = static_cast<double>(samples);
-  std::vector<CheckWork> out{{"the clean pass", "clean evaluation", "", kForward * n}};
+  std::vector<CheckWork> out;
+  if (job.dataset.format != data::Format::corrupted_npy || job.dataset.clean)  // else there are no clean samples
+    out.push_back({"the clean pass", "clean evaluation", "", kForward * n});
   for (const auto& a : job.attacks) {
     // Each step is a forward and a backward; the adversarial examples are then evaluated once.
     const double steps = a.kind == AttackKind::fgsm ? 1.0 : static_cast<double>(a.steps) * static_cast<double>(a.restarts);

@@ -11,6 +11,10 @@ Writes (DIR defaults to <repo>/configs; the examples that use the demo model nee
     DIR/data/examples/digits_images/<d>/     an image folder: one class folder per digit of the colour digits,
                                              as 32 x 32 PNG and 40 x 40 JPEG files
     DIR/data/examples/digits_grey/<d>/       the grey digits as 24 x 24 PNG and 16 x 16 JPEG files
+    DIR/data/examples/digits_c/              the colour digits in CIFAR-10-C's layout: gaussian_noise.npy,
+                                             contrast.npy and brightness.npy (uint8 N*5 x 32 x 32 x 3, severities
+                                             1-5 stacked, CIFAR-10-C's parameters) and labels.npy (N*5);
+                                             test_batch.bin holds the same images clean, in the same order
     DIR/models/digits_rgb32.pt               a CNN for 3 x 32 x 32 colour digits trained on inputs normalised
                                              with MEAN and STD (its job entry gives them as `normalize`)
 
@@ -34,7 +38,8 @@ STD = (0.42, 0.29, 0.17)
 def outputs(out_dir):
     d = Path(out_dir) / "data" / "examples"
     return {"npy": d / "digits_u8_nhwc.npy", "labels": d / "labels.npy", "cifar": d / "test_batch.bin",
-            "images": d / "digits_images", "grey": d / "digits_grey", "model": Path(out_dir) / "models" / "digits_rgb32.pt"}
+            "images": d / "digits_images", "grey": d / "digits_grey", "corrupted": d / "digits_c" / "labels.npy",
+            "model": Path(out_dir) / "models" / "digits_rgb32.pt"}
 
 
 def main(argv=None):
@@ -83,6 +88,25 @@ def main(argv=None):
         else:
             colour.resize((40, 40), Image.BILINEAR).save(out["images"] / str(int(y)) / f"{i:04d}.jpg", quality=95)
             grey.resize((16, 16), Image.BILINEAR).save(out["grey"] / str(int(y)) / f"{i:04d}.jpg", quality=95)
+
+    # CIFAR-10-C's parameters for these three (Hendrycks & Dietterich's make_cifar_c.py): noise
+    # sigma, contrast factor about the image mean, brightness added to HSV value (here to RGB).
+    corrupted = out["corrupted"].parent
+    corrupted.mkdir(parents=True, exist_ok=True)
+    x = c_te.transpose(0, 2, 3, 1).astype(np.float32) / 255  # N x 32 x 32 x 3
+    rng = np.random.default_rng(0)
+    recipes = {
+        "gaussian_noise": lambda x, c: x + rng.normal(size=x.shape, scale=c),
+        "contrast": lambda x, c: (x - x.mean(axis=(1, 2, 3), keepdims=True)) * c + x.mean(axis=(1, 2, 3), keepdims=True),
+        "brightness": lambda x, c: x + c,
+    }
+    params = {"gaussian_noise": [0.04, 0.06, 0.08, 0.09, 0.10], "contrast": [0.75, 0.5, 0.4, 0.3, 0.15],
+              "brightness": [0.05, 0.1, 0.15, 0.2, 0.3]}
+    for name, f in recipes.items():
+        stacked = np.concatenate([np.clip(f(x, c), 0, 1) for c in params[name]])
+        pixels = np.round(stacked * 255).astype(np.uint8)
+        md._atomic(corrupted / f"{name}.npy", lambda tmp: np.save(open(tmp, "wb"), pixels))
+    md._atomic(out["corrupted"], lambda tmp: np.save(open(tmp, "wb"), np.tile(y_te.astype(np.int64), 5)))
 
     class DigitsRGB(nn.Module):
         def __init__(self):

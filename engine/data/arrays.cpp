@@ -131,8 +131,8 @@ struct FileDescriptor {
 // A .npy file of pixels, read a sample at a time with pread: nothing but the header is held.
 class NpyFileSource : public Source {
  public:
-  NpyFileSource(const fs::path& file, int fd, NpyHeader h, at::Tensor labels, Layout layout)
-      : file_(file), fd_(fd), h_(std::move(h)), labels_(std::move(labels)), layout_(layout) {
+  NpyFileSource(const fs::path& file, int fd, NpyHeader h, NpyRows rows, Layout layout)
+      : file_(file), fd_(fd), h_(std::move(h)), labels_(std::move(rows.labels)), first_(rows.first), layout_(layout) {
     sample_bytes_ = h_.nbytes / std::max<int64_t>(h_.shape[0], 1);
   }
   ~NpyFileSource() override { ::close(fd_); }
@@ -151,7 +151,7 @@ class NpyFileSource : public Source {
       size_t run = 1;  // consecutive samples are one read
       while (k + run < idx.size() && idx[k + run] == idx[k] + static_cast<int64_t>(run)) ++run;
       pread_or_fail(file_, fd_, out + k * sample_bytes_, run * sample_bytes_,
-                    h_.data_offset + static_cast<uint64_t>(idx[k]) * sample_bytes_);
+                    h_.data_offset + static_cast<uint64_t>(first_ + idx[k]) * sample_bytes_);
       k += run;
     }
     return to_unit_nchw(raw, layout_);
@@ -166,6 +166,7 @@ class NpyFileSource : public Source {
   int fd_;
   NpyHeader h_;
   at::Tensor labels_;
+  int64_t first_;  ///< the file row of sample 0
   Layout layout_;
   uint64_t sample_bytes_ = 0;
 };
@@ -259,8 +260,8 @@ std::unique_ptr<Source> open_pt(const DatasetSpec& spec, uint64_t memory_budget)
   return checked_source(file, x, get("labels"), spec.layout);
 }
 
-std::unique_ptr<Source> open_npy(const DatasetSpec& spec) {
-  const auto& file = spec.path;
+std::unique_ptr<Source> open_npy_pixels(const fs::path& file, Layout layout,
+                                        const std::function<NpyRows(const NpyHeader&)>& rows) {
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) bad(file, "cannot open the dataset");
   FileDescriptor owned{fd};
@@ -275,11 +276,18 @@ std::unique_ptr<Source> open_npy(const DatasetSpec& spec) {
   };
   auto h = read_npy_header(file, "inputs", read, size);
   check_pixel_array(file, "inputs", h.dtype, h.shape);
-  const auto labels_file = spec.npy_labels();
-  // Labels are 8 bytes a sample at most; anything bigger is not this dataset's labels.
-  const auto labels = checked_labels(labels_file, read_npy_file(labels_file, 8 * static_cast<uint64_t>(h.shape[0]) + 1), h.shape[0]);
-  const auto layout = resolve_layout(spec.layout, h.shape);
-  return std::make_unique<NpyFileSource>(file, owned.release(), std::move(h), labels, layout);
+  auto r = rows(h);
+  const auto resolved = resolve_layout(layout, h.shape);
+  return std::make_unique<NpyFileSource>(file, owned.release(), std::move(h), std::move(r), resolved);
+}
+
+std::unique_ptr<Source> open_npy(const DatasetSpec& spec) {
+  return open_npy_pixels(spec.path, spec.layout, [&](const NpyHeader& h) {
+    const auto labels_file = spec.npy_labels();
+    // Labels are 8 bytes a sample at most; anything bigger is not this dataset's labels.
+    return NpyRows{0, checked_labels(labels_file, read_npy_file(labels_file, 8 * static_cast<uint64_t>(h.shape[0]) + 1),
+                                     h.shape[0])};
+  });
 }
 
 }  // namespace modelgate::engine::data

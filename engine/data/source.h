@@ -1,9 +1,11 @@
 #pragma once
+#include "engine/data/npy.h"
 #include "engine/data/spec.h"
 
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +47,23 @@ at::Tensor checked_labels(const std::filesystem::path& file, const at::Tensor& l
 std::unique_ptr<Source> open_npz(const DatasetSpec& spec, uint64_t memory_budget);
 std::unique_ptr<Source> open_pt(const DatasetSpec& spec, uint64_t memory_budget);
 std::unique_ptr<Source> open_npy(const DatasetSpec& spec);
+
+/// Which rows of a .npy pixel array a source reads: first .. first+labels.size(0)−1.
+struct NpyRows {
+  int64_t first = 0;
+  at::Tensor labels;  ///< int64, one per row read
+};
+/// A .npy pixel array (uint8 or float32, 4 dims) read per batch; `rows` picks the rows once the
+/// header is read and checked (nothing of the data is read before).
+std::unique_ptr<Source> open_npy_pixels(const std::filesystem::path& file, Layout layout,
+                                        const std::function<NpyRows(const NpyHeader&)>& rows);
+/// corrupted-npy: one (corruption, severity) block, spec.block (labels.npy holds one label per
+/// row of the corruption files, or one per sample of a severity).
+std::unique_ptr<Source> open_corrupted_block(const DatasetSpec& spec);
+/// corrupted-npy: checks every selected corruption file (its header: one shape for all, rows a
+/// whole number of severities) and labels.npy; returns the samples per severity. Throws
+/// InputError naming the file.
+int64_t check_corrupted_set(const DatasetSpec& spec);
 std::unique_ptr<Source> open_cifar_bin(const DatasetSpec& spec);
 /// Images of an imagefolder that fail to decode are skipped and counted in `skipped` with
 /// onError: skip (else the first is an InputError naming it).

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <map>
 
 namespace modelgate::engine {
@@ -60,7 +61,7 @@ std::vector<ChartSeries> attack_series(const ModelResult& m) {
 }
 
 // One chart per kind of corruption, each against its own setting: noise against its standard
-// deviation, blur against its kernel size.
+// deviation, blur against its kernel size, the stored corruptions (a series each) against severity.
 struct CorruptionChart {
   std::string title, x_label;
   std::vector<ChartSeries> series;
@@ -71,13 +72,20 @@ std::vector<CorruptionChart> corruption_charts(const ModelResult& m) {
   std::map<std::string, size_t> index;
   for (const auto& c : m.corruptions) {
     const bool noise = c.plan.kind == CorruptionKind::gaussian_noise;
+    const bool stored = c.plan.kind == CorruptionKind::stored;
     const auto kind = to_string(c.plan.kind);
     auto [it, added] = index.emplace(kind, out.size());
     if (added)
-      out.push_back({noise ? "Accuracy under Gaussian noise" : "Accuracy under Gaussian blur",
-                     noise ? "standard deviation σ" : "kernel size k (k×k)", {{kind, {}}}});
-    out[it->second].series[0].points.emplace_back(noise ? c.plan.level : static_cast<double>(c.plan.kernel),
-                                                  c.score.accuracy());
+      out.push_back({stored ? "Accuracy on the stored corruptions" : noise ? "Accuracy under Gaussian noise" : "Accuracy under Gaussian blur",
+                     stored ? "severity" : noise ? "standard deviation σ" : "kernel size k (k×k)", {}});
+    auto& chart = out[it->second];
+    const auto name = stored ? c.plan.stored : kind;
+    auto series = std::find_if(chart.series.begin(), chart.series.end(), [&](const ChartSeries& s) { return s.name == name; });
+    if (series == chart.series.end()) series = chart.series.insert(chart.series.end(), ChartSeries{name, {}});
+    series->points.emplace_back(stored ? static_cast<double>(c.plan.stored_severity)
+                                : noise ? c.plan.level
+                                        : static_cast<double>(c.plan.kernel),
+                                c.score.accuracy());
   }
   return out;
 }
@@ -85,11 +93,15 @@ std::vector<CorruptionChart> corruption_charts(const ModelResult& m) {
 std::string model_section(const ModelResult& m) {
   std::string s = fmt::format("<section class=\"model\" id=\"model-{}\">\n<h2>{}</h2>\n", e(m.name), e(m.name));
   s += fmt::format("<p class=\"meta\"><code>{}</code><br>sha256 <code>{}</code></p>\n", e(m.path), e(m.sha256));
-  s += fmt::format("<p>Clean accuracy <strong>{}</strong> ({}/{})</p>\n", pct(m.clean.accuracy()), m.clean.correct,
-                   m.clean.total);
+  if (m.clean.total > 0)
+    s += fmt::format("<p>Clean accuracy <strong>{}</strong> ({}/{})</p>\n", pct(m.clean.accuracy()), m.clean.correct,
+                     m.clean.total);
+  else
+    s += "<p>Clean accuracy: not measured (no clean samples were evaluated)</p>\n";
   const auto attacks = attack_series(m);
   const auto corruptions = corruption_charts(m);
-  const std::vector<ChartReference> clean{{"clean accuracy", m.clean.accuracy()}};
+  std::vector<ChartReference> clean;
+  if (m.clean.total > 0) clean.push_back({"clean accuracy", m.clean.accuracy()});
   if (!attacks.empty() || !corruptions.empty()) {
     s += "<div class=\"charts\">\n";
     if (!attacks.empty()) s += svg_line_chart("Robust accuracy against ε", "ε", "robust accuracy", attacks, clean);

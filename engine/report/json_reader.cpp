@@ -115,7 +115,7 @@ std::optional<attacks::Norm> norm_of(const std::string& s) {
   return std::nullopt;
 }
 std::optional<CorruptionKind> corruption_kind(const std::string& s) {
-  for (auto k : {CorruptionKind::gaussian_noise, CorruptionKind::gaussian_blur})
+  for (auto k : {CorruptionKind::gaussian_noise, CorruptionKind::gaussian_blur, CorruptionKind::stored})
     if (s == to_string(k)) return k;
   return std::nullopt;
 }
@@ -170,9 +170,12 @@ AttackOutcome read_attack(const Reader& rd, const json& j, const std::string& pa
 
 CorruptionOutcome read_corruption(const Reader& rd, const json& j, const std::string& path) {
   CorruptionOutcome c;
-  c.plan.kind = rd.choice<CorruptionKind>(j, "corruption", path, corruption_kind, "gaussian_noise or gaussian_blur");
+  c.plan.kind = rd.choice<CorruptionKind>(j, "corruption", path, corruption_kind, "gaussian_noise, gaussian_blur or stored");
   c.plan.manifest = rd.text(j, "manifest", path);
-  if (c.plan.kind == CorruptionKind::gaussian_noise) {
+  if (c.plan.kind == CorruptionKind::stored) {
+    c.plan.stored = rd.text(j, "name", path);
+    c.plan.stored_severity = rd.integer(j, "severity", path, 1);
+  } else if (c.plan.kind == CorruptionKind::gaussian_noise) {
     c.plan.level = rd.number(j, "level", path);
   } else {
     c.plan.kernel = rd.integer(j, "kernel", path, 1);
@@ -404,6 +407,7 @@ JobResult job_result_from_json(const json& j, const std::string& source) {
     r.dataset.peak_rss_bytes = rd.integer(ds, "peakRssBytes", "dataset");
     r.dataset.batch_auto = rd.boolean(ds, "batchAuto", "dataset");
     r.dataset.memory_budget = optional_integer(rd, ds, "memoryBudget", "dataset");
+    if (r.dataset.format == "corrupted-npy") r.dataset.clean = rd.optional_text(ds, "clean", "dataset");
   }
   const auto& manifests = rd.array(j, "manifests", "");
   for (size_t i = 0; i < manifests.size(); ++i) {

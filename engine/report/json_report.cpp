@@ -54,7 +54,10 @@ Json attack_json(const AttackOutcome& a) {
 
 Json corruption_json(const CorruptionOutcome& c) {
   Json j{{"corruption", to_string(c.plan.kind)}, {"manifest", c.plan.manifest}};
-  if (c.plan.kind == CorruptionKind::gaussian_noise) {
+  if (c.plan.kind == CorruptionKind::stored) {
+    j["name"] = c.plan.stored;
+    j["severity"] = c.plan.stored_severity;
+  } else if (c.plan.kind == CorruptionKind::gaussian_noise) {
     j["level"] = c.plan.level;
   } else {
     j["kernel"] = c.plan.kernel;
@@ -234,6 +237,7 @@ Json report_json(const JobResult& r) {
          {"models", std::move(models)},
          {"findings", std::move(findings)},
          {"finishedAt", r.finished_at}};
+  if (r.dataset.format == "corrupted-npy") j["dataset"]["clean"] = optional_json(r.dataset.clean);
   if (!r.signature.is_null()) j["signature"] = Json(r.signature);
   return j;
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <pugixml.hpp>
 
+#include <algorithm>
 #include <sstream>
 
 namespace modelgate::engine {
@@ -71,9 +72,17 @@ void model_suite(pugi::xml_node root, const JobResult& r, const ModelResult& m, 
       }
   };
   const std::string base = "modelgate." + m.name;
-  auto clean = add_case(s, base + ".clean", "clean accuracy", 0);
-  clean.append_child("system-out").text() =
-      fmt::format("accuracy {:.4f} ({}/{})", m.clean.accuracy(), m.clean.correct, m.clean.total).c_str();
+  const bool clean_skipped =
+      std::any_of(m.skipped.begin(), m.skipped.end(), [](const SkippedCheck& k) { return k.section == "clean"; });
+  if (m.clean.total == 0 && !clean_skipped) {  // 0 of 0 and not skipped: there were no clean samples
+    add_case(s, base + ".clean", "clean accuracy", 0).append_child("skipped").append_attribute("message") =
+        "no clean samples (a corrupted-npy dataset without spec.dataset.clean)";
+    ++s.skipped;
+  } else {
+    auto clean = add_case(s, base + ".clean", "clean accuracy", 0);
+    clean.append_child("system-out").text() =
+        fmt::format("accuracy {:.4f} ({}/{})", m.clean.accuracy(), m.clean.correct, m.clean.total).c_str();
+  }
   for (const auto& a : m.attacks) {
     auto c = add_case(s, base + ".adversarial", a.plan.description(), a.seconds);
     findings_of(c, a.plan.check(), a.robust.accuracy());

@@ -46,7 +46,8 @@ std::string prometheus_text(const JobResult& r) {
   const std::string job = r.job_name;
   std::string out;
   out += header("modelgate_clean_accuracy", "Share of samples the model classifies correctly without perturbation.");
-  for (const auto& m : r.models) out += series("modelgate_clean_accuracy", {{"job", job}, {"model", m.name}}, m.clean.accuracy());
+  for (const auto& m : r.models)  // 0 of 0 is no figure (not run, or no clean samples), not an accuracy of 0
+    if (m.clean.total > 0) out += series("modelgate_clean_accuracy", {{"job", job}, {"model", m.name}}, m.clean.accuracy());
 
   out += header("modelgate_robust_accuracy",
                 "Share of samples correct clean and at every evaluated iterate of the attack.");
@@ -75,11 +76,14 @@ std::string prometheus_text(const JobResult& r) {
   out += header("modelgate_corruption_accuracy", "Share of samples the model classifies correctly under the corruption.");
   for (const auto& m : r.models)
     for (const auto& c : m.corruptions) {
-      const auto level = c.plan.kind == CorruptionKind::gaussian_noise
+      const bool stored = c.plan.kind == CorruptionKind::stored;
+      const auto level = stored ? std::to_string(c.plan.stored_severity)
+                         : c.plan.kind == CorruptionKind::gaussian_noise
                              ? number_text(c.plan.level)
                              : fmt::format("{0}x{0} sigma={1:.3g}", c.plan.kernel, c.plan.sigma);
       out += series("modelgate_corruption_accuracy",
-                    {{"job", job}, {"model", m.name}, {"corruption", to_string(c.plan.kind)}, {"level", level}},
+                    {{"job", job}, {"model", m.name}, {"corruption", stored ? "stored/" + c.plan.stored : to_string(c.plan.kind)},
+                     {"level", level}},
                     c.score.accuracy());
     }
 

@@ -18,8 +18,12 @@ std::string attack_label(const AttackPlan& p) {
 }
 
 std::string corruption_label(const CorruptionPlan& p) {
-  return p.kind == CorruptionKind::gaussian_noise ? fmt::format("noise  level={:.4g}", p.level)
-                                                  : fmt::format("blur   {0}x{0} sigma={1:.3g}", p.kernel, p.sigma);
+  switch (p.kind) {
+    case CorruptionKind::gaussian_noise: return fmt::format("noise  level={:.4g}", p.level);
+    case CorruptionKind::gaussian_blur: return fmt::format("blur   {0}x{0} sigma={1:.3g}", p.kernel, p.sigma);
+    case CorruptionKind::stored: break;
+  }
+  return fmt::format("{} severity={} (stored)", p.stored, p.stored_severity);
 }
 
 }  // namespace
@@ -41,6 +45,8 @@ std::string summary_text(const JobResult& r, const std::vector<std::pair<std::st
     if (blocked)
       s += fmt::format("  not run: blocked by the {} ({} checks skipped)\n",
                        m.scan->loaded ? "graph check after the load" : "scan before the load", m.skipped.size());
+    else if (r.dataset.format == "corrupted-npy" && !r.dataset.clean)
+      s += fmt::format("  {:<44} none: the corrupted-npy set has no spec.dataset.clean\n", "clean accuracy");
     else
       s += fmt::format("  {:<44} {}\n", "clean accuracy", percent(m.clean));
     for (const auto& a : m.attacks)

@@ -419,7 +419,13 @@ def test_example_jobs_run(tmp_path, examples, job):
     m = report["models"][0]
     # Every example model is far better than chance on its data (10 classes).
     assert m["clean"]["accuracy"] > 0.8, (job.name, m["clean"])
-    assert len(m["adversarial"]) == 3 and len(m["robustness"]) == 2
+    stored = {(e["name"], e["severity"]): e["accuracy"] for e in m["robustness"] if e["corruption"] == "stored"}
+    assert len(m["adversarial"]) == 3 and len(m["robustness"]) - len(stored) == 2
+    if fmt == "corrupted-npy":  # three corruptions at five severities; the strongest brightening costs accuracy
+        assert sorted(stored) == [(c, s) for c in ("brightness", "contrast", "gaussian_noise") for s in range(1, 6)]
+        assert stored[("brightness", 5)] < m["clean"]["accuracy"] - 0.02
+    else:
+        assert not stored
 
 
 # ============================================================================== batch size and memory
