@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from test_cli import error_line, load_report, manifest, run, write_job  # noqa: E402
-from test_datasets import splitmix_sample  # noqa: E402
+from test_cli import load_report, manifest, run, write_job  # noqa: E402
+from test_datasets import _refused, splitmix_sample  # noqa: E402
 
 
 # ============================================================================== helpers
@@ -62,14 +62,6 @@ def _validate(tmp_path, job, tag="r", *extra):
     out = Path(tmp_path) / f"{tag}.json"
     proc = run("validate", job, "--report", out, *extra)
     return proc, load_report(out, proc)
-
-
-def _refused(proc, *needles):
-    assert proc.returncode == 3, proc.stdout + proc.stderr
-    line = error_line(proc)
-    for n in needles:
-        assert n in line, line
-    return line
 
 
 def _correct(model, pixels_nhwc, y):
