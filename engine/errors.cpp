@@ -1,8 +1,9 @@
 #include "engine/errors.h"
 
+#include "engine/text_scan.h"
+
 #include <c10/util/Exception.h>
 
-#include <regex>
 #include <vector>
 
 namespace modelgate::engine {
@@ -22,10 +23,13 @@ std::string one_line(const std::exception& e) {
     start = end + 1;
   }
   if (lines.empty()) return "unknown error";
-  static const std::regex kErrorLine("^\\s*(\\w+Error): (.*)$");
+  // The last line shaped "<blanks><Name>Error: <message>".
   for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
-    std::smatch m;
-    if (std::regex_match(*it, m, kErrorLine)) return m[2];
+    TextCursor c{*it};
+    c.blanks();
+    const auto name_at = c.i;
+    if (c.word() && c.i - name_at > 5 && it->compare(c.i - 5, 5, "Error") == 0 && c.lit(": "))
+      return std::string(c.rest());
   }
   const auto& first = lines.front();
   return first.substr(first.find_first_not_of(" \t"));

@@ -3,6 +3,7 @@
 #include "engine/errors.h"
 #include "engine/json_depth.h"
 #include "engine/model_crypto.h"
+#include "engine/text_scan.h"
 #include "fingerprint/fingerprint.h"
 #include "fingerprint/hashing.h"
 
@@ -18,7 +19,6 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <regex>
 
 namespace modelgate::engine {
 namespace fs = std::filesystem;
@@ -171,9 +171,18 @@ namespace {
 
 std::string type_name(const torch::jit::Module& m) {
   auto name = m.type()->name() ? m.type()->name()->qualifiedName() : std::string("Module");
-  name = std::regex_replace(name, std::regex("___torch_mangle_\\d+\\."), "");
-  name = std::regex_replace(name, std::regex("^__torch__\\."), "");
-  return name;
+  // Drops "___torch_mangle_<n>." wherever it is and a leading "__torch__.".
+  std::string out;
+  for (size_t i = 0; i < name.size();) {
+    TextCursor c{name, i};
+    if (c.lit("___torch_mangle_") && c.digits() && c.lit(".")) {
+      i = c.i;
+      continue;
+    }
+    out += name[i++];
+  }
+  if (out.rfind("__torch__.", 0) == 0) out.erase(0, 10);
+  return out;
 }
 
 int64_t count_params(const torch::jit::Module& m, bool recurse) {

@@ -7,7 +7,6 @@
 
 #include <cstring>
 #include <fstream>
-#include <regex>
 
 #include <unistd.h>
 
@@ -21,6 +20,17 @@ namespace {
 
 // NPY headers are a short Python dict literal.
 constexpr uint32_t kMaxNpyHeader = 1 << 20;
+
+// The text after "'key':" (and any blanks) in an NPY header's dict literal, or npos. A plain
+// scan: std::regex recurses once per character and overflows the stack on a long header.
+size_t dict_value(const std::string& header, const std::string& key) {
+  auto at = header.find("'" + key + "'");
+  if (at == std::string::npos) return at;
+  at += key.size() + 2;
+  at = header.find_first_not_of(" \t", at);
+  if (at == std::string::npos || header[at] != ':') return std::string::npos;
+  return header.find_first_not_of(" \t", at + 1);
+}
 
 // The dimensions of an NPY header's shape tuple, e.g. "450, 1, 8, 8" or "450,": each a plain
 // non-negative integer of at most 18 digits, so it fits int64 and no sign is dropped.
@@ -69,13 +79,20 @@ NpyHeader read_npy_header(const fs::path& file, const std::string& name, const R
   std::string header(header_len, '\0');
   if (!read(header.data(), header_len)) bad(file, "'" + name + "' has a truncated header");
   h.data_offset += header_len;
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr':\\s*'([^']+)'"))) bad(file, "'" + name + "' has no dtype");
-  const std::string descr = m[1];
-  if (std::regex_search(header, std::regex("'fortran_order':\\s*True")))
+  const auto descr_at = dict_value(header, "descr");
+  const auto descr_end = descr_at == std::string::npos || header[descr_at] != '\''
+                             ? std::string::npos
+                             : header.find('\'', descr_at + 1);
+  if (descr_end == std::string::npos || descr_end == descr_at + 1) bad(file, "'" + name + "' has no dtype");
+  const std::string descr = header.substr(descr_at + 1, descr_end - descr_at - 1);
+  const auto order_at = dict_value(header, "fortran_order");
+  if (order_at != std::string::npos && header.compare(order_at, 4, "True") == 0)
     bad(file, "'" + name + "' is stored in Fortran order; save it C-contiguous (np.ascontiguousarray)");
-  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)"))) bad(file, "'" + name + "' has no shape");
-  h.shape = parse_shape(file, name, m[1]);
+  const auto shape_at = dict_value(header, "shape");
+  const auto shape_end =
+      shape_at == std::string::npos || header[shape_at] != '(' ? std::string::npos : header.find(')', shape_at);
+  if (shape_end == std::string::npos) bad(file, "'" + name + "' has no shape");
+  h.shape = parse_shape(file, name, header.substr(shape_at + 1, shape_end - shape_at - 1));
 
   if (descr == "<f4") { h.dtype = at::kFloat; h.item = 4; }
   else if (descr == "<f8") { h.dtype = at::kDouble; h.item = 8; }

@@ -2,21 +2,36 @@
 
 #include "engine/report/files.h"
 #include "engine/report/json_report.h"
+#include "engine/text_scan.h"
 
 #include <algorithm>
-#include <regex>
 
 namespace modelgate::engine {
 namespace fs = std::filesystem;
+namespace {
+
+// "<stem>-YYYYMMDDTHHMMSSZ.json" or "<stem>-YYYYMMDDTHHMMSSZ-<n>.json": a report the job wrote.
+bool report_file_name(const std::string& file, const std::string& stem) {
+  TextCursor c{file};
+  if (!c.lit(stem) || !c.lit("-")) return false;
+  const auto fixed = [&c](size_t n) {
+    const auto at = c.i;
+    return c.digits() && c.i - at == n;
+  };
+  if (!(fixed(8) && c.lit("T") && fixed(6) && c.lit("Z"))) return false;
+  if (c.lit("-") && !c.digits()) return false;
+  return c.lit(".json") && c.end();
+}
+
+}  // namespace
 
 std::vector<PastReport> past_reports(const fs::path& dir, const std::string& job) {
   std::vector<PastReport> out;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return out;
-  const std::regex name(std::regex_replace(job_file_stem(job), std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
-                        R"(-\d{8}T\d{6}Z(-\d+)?\.json)");
+  const auto stem = job_file_stem(job);
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (!entry.is_regular_file(ec) || !std::regex_match(entry.path().filename().string(), name)) continue;
+    if (!entry.is_regular_file(ec) || !report_file_name(entry.path().filename().string(), stem)) continue;
     try {
       const auto r = read_report(entry.path());
       if (r.job_name != job) continue;

@@ -1,8 +1,10 @@
 #include "engine/scan/code_check.h"
 
+#include "engine/text_scan.h"
+
 #include <fmt/format.h>
 
-#include <regex>
+#include <array>
 
 namespace modelgate::engine::scan {
 namespace {
@@ -33,21 +35,72 @@ std::string_view trimmed(std::string_view line) {
   return line.substr(b, e - b);
 }
 
+// ^\w+\.\w+ = (\(\w+\)\[\d+\]|\w+)$ : one attribute set from a state tuple's item or a name.
+bool sets_attribute(std::string_view line) {
+  TextCursor c{line};
+  if (!(c.word() && c.lit(".") && c.word() && c.lit(" = "))) return false;
+  TextCursor item = c;
+  if (item.lit("(") && item.word() && item.lit(")[") && item.digits() && item.lit("]") && item.end()) return true;
+  return c.word() && c.end();
+}
+
+// ^\w+ = \w+\.\w+$ : one attribute read into a name.
+bool gets_attribute(std::string_view line) {
+  TextCursor c{line};
+  return c.word() && c.lit(" = ") && c.word() && c.lit(".") && c.word() && c.end();
+}
+
+// ^return (\w+|\((\w+, )*\w+,?\))$ : a name or a tuple of names is returned.
+bool returns_names(std::string_view line) {
+  TextCursor c{line};
+  if (!c.lit("return ")) return false;
+  if (!c.lit("(")) return c.word() && c.end();
+  if (!c.word()) return false;
+  while (c.lit(", "))
+    if (!c.word()) return false;
+  c.lit(",");
+  return c.lit(")") && c.end();
+}
+
 bool trivial_body(const std::string& method, const std::vector<std::string>& body) {
-  static const std::regex set_attr(R"(^\w+\.\w+ = (\(\w+\)\[\d+\]|\w+)$)");
-  static const std::regex get_attr(R"(^\w+ = \w+\.\w+$)");
-  static const std::regex ret_tuple(R"(^return (\w+|\((\w+, )*\w+,?\))$)");
   int returns = 0;
   for (const auto& line : body) {
     if (method == "__setstate__") {
       if (line == "return None") ++returns;
-      else if (!std::regex_match(line, set_attr)) return false;
+      else if (!sets_attribute(line)) return false;
     } else {
-      if (std::regex_match(line, ret_tuple)) ++returns;
-      else if (!std::regex_match(line, get_attr)) return false;
+      if (returns_names(line)) ++returns;
+      else if (!gets_attribute(line)) return false;
     }
   }
   return returns <= 1;
+}
+
+// The first call in the line of a function that reads or writes files
+// (\b(torch\.(save|load|from_file)|ops\.aten\.(save|from_file)|torch\.jit\.load)\s*\(), or "".
+std::string_view file_call(std::string_view text) {
+  static constexpr std::array<std::string_view, 6> kNames = {"torch.save",         "torch.load",
+                                                             "torch.from_file",    "ops.aten.save",
+                                                             "ops.aten.from_file", "torch.jit.load"};
+  for (size_t at = 0; at < text.size(); ++at) {
+    if (at > 0 && is_word_char(text[at - 1])) continue;
+    for (const auto name : kNames) {
+      TextCursor c{text, at};
+      if (!c.lit(name)) continue;
+      c.blanks();
+      if (c.lit("(")) return name;
+    }
+  }
+  return {};
+}
+
+// The method a line defines when it is __setstate__ or __getstate__, or "".
+std::string state_method(std::string_view text) {
+  for (const char* method : {"__setstate__", "__getstate__"}) {
+    TextCursor c{text};
+    if (c.lit("def ") && c.lit(method) && c.lit("(")) return method;
+  }
+  return {};
 }
 
 }  // namespace
@@ -55,16 +108,13 @@ bool trivial_body(const std::string& method, const std::vector<std::string>& bod
 std::vector<ScanFinding> check_code(std::string_view source, const std::string& record) {
   std::vector<ScanFinding> out;
   const auto lines = split_lines(source);
-  static const std::regex def(R"(^def (__setstate__|__getstate__)\()");
-  static const std::regex file_call(R"(\b(torch\.(save|load|from_file)|ops\.aten\.(save|from_file)|torch\.jit\.load)\s*\()");
   for (size_t i = 0; i < lines.size(); ++i) {
     const std::string text(trimmed(lines[i]));
-    std::smatch m;
-    if (std::regex_search(text, m, file_call))
+    if (const auto call = file_call(text); !call.empty())
       out.push_back({"code/file-access", Severity::critical, fmt::format("{}:{}", record, i + 1),
-                     fmt::format("calls {}: a model must not read or write files", m[1].str())});
-    if (!std::regex_search(text, m, def)) continue;
-    const auto method = m[1].str();
+                     fmt::format("calls {}: a model must not read or write files", call)});
+    const auto method = state_method(text);
+    if (method.empty()) continue;
     const auto def_indent = indent_of(lines[i]);
     // The signature may span lines; it ends at the first line ending with ':'.
     size_t j = i;

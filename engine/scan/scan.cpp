@@ -3,6 +3,7 @@
 #include "engine/scan/code_check.h"
 #include "engine/scan/globals.h"
 #include "engine/scan/pickle_walk.h"
+#include "engine/text_scan.h"
 
 #include <fmt/format.h>
 #include <zip.h>
@@ -10,11 +11,40 @@
 #include <algorithm>
 #include <fstream>
 #include <memory>
-#include <regex>
 #include <set>
 
 namespace modelgate::engine::scan {
 namespace fs = std::filesystem;
+
+bool expected_record(const std::string& rest) {
+  static const std::set<std::string_view> fixed = {
+      "data.pkl",          "constants.pkl", "bytecode.pkl", "traced_inputs.pkl",      "version", "byteorder",
+      ".format_version",   ".storage_alignment",            ".data/version",          ".data/serialization_id"};
+  if (fixed.count(rest)) return true;
+  for (std::string_view folder : {"data/", "constants/", "traced_inputs/"}) {
+    TextCursor c{rest};
+    if (c.lit(folder)) return all_digits(c.rest());
+  }
+  TextCursor c{rest};
+  if (c.lit(".data/")) return c.digits() && c.lit(".storage") && c.end();
+  if (c.lit("extra/")) return !c.end() && c.rest().find('/') == std::string_view::npos;
+  if (!c.lit("code/")) return false;
+  // code/([\w.]+/)*[\w.]+\.py(\.debug_pkl)?
+  std::string_view path = c.rest();
+  if (path.size() >= 10 && path.substr(path.size() - 10) == ".debug_pkl") path.remove_suffix(10);
+  if (path.size() < 3 || path.substr(path.size() - 3) != ".py") return false;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const auto slash = std::min(path.find('/', start), path.size());
+    TextCursor part{path.substr(start, slash - start)};
+    if (!part.run([](char ch) { return is_word_char(ch) || ch == '.'; }) || !part.end()) return false;
+    start = slash + 1;
+  }
+  // The last part is "<name>.py" with a non-empty name ([\w.]+ before the suffix).
+  const auto last = path.substr(path.rfind('/') == std::string_view::npos ? 0 : path.rfind('/') + 1);
+  return last.size() > 3;
+}
+
 namespace {
 
 constexpr uint64_t kRatioFloor = 1ull << 20;  // small records compress well and harmlessly
@@ -119,16 +149,6 @@ class IstreamSource : public ByteSource {
  private:
   std::istream& in_;
 };
-
-// The records a TorchScript archive (torch.jit.save) or a torch.save zip has, below its one
-// top-level folder.
-bool expected_record(const std::string& rest) {
-  static const std::regex known(
-      R"(^(data\.pkl|constants\.pkl|bytecode\.pkl|traced_inputs\.pkl|version|byteorder|\.format_version|)"
-      R"(\.storage_alignment|\.data/version|\.data/serialization_id|data/\d+|constants/\d+|traced_inputs/\d+|)"
-      R"(extra/[^/]+|code/([\w.]+/)*[\w.]+\.py(\.debug_pkl)?|\.data/\d+\.storage)$)");
-  return std::regex_match(rest, known);
-}
 
 bool ends_with(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;

@@ -61,6 +61,10 @@ ScanReport scan_file(const std::filesystem::path& path, const ScanLimits& limits
 /// Nothing is written anywhere; the bytes must outlive the call only.
 ScanReport scan_bytes(std::string_view bytes, const std::string& name, const ScanLimits& limits = {});
 
+/// Whether `rest` (a record's name below the archive's one top-level folder) is one that a
+/// TorchScript archive (torch.jit.save) or a torch.save zip has.
+bool expected_record(const std::string& rest);
+
 /// The worst severity among the findings, or nullopt when there are none.
 std::optional<Severity> worst_severity(const std::vector<ScanFinding>& findings);
 

@@ -54,6 +54,42 @@ TEST_F(DatasetTest, NpyHeaderIsPaddedAndReadBack) {
   }
 }
 
+// A long header (NPY 2.0 allows 4 GiB; modelgate reads up to 1 MiB) is scanned, not matched
+// with std::regex, whose recursion per character overflowed the stack (found by fuzz_npz).
+TEST_F(DatasetTest, NpyHeaderOfAMegabyteIsReadAndItsErrorsNamed) {
+  const auto record_of = [](const std::string& dict, size_t data_bytes) {
+    std::string r = std::string("\x93NUMPY\x02\x00", 8);
+    const auto len = static_cast<uint32_t>(dict.size());
+    r.append(reinterpret_cast<const char*>(&len), 4);
+    return r + dict + std::string(data_bytes, '\0');
+  };
+  const auto read = [](const std::string& record) {
+    size_t pos = 0;
+    return me::data::read_npy_header("x.npy", "x", [&](void* dst, uint64_t n) {
+      if (pos + n > record.size()) return false;
+      std::memcpy(dst, record.data() + pos, n);
+      pos += n;
+      return true;
+    }, record.size());
+  };
+  const std::string blanks(400000, ' ');
+  const auto h = read(record_of("{'descr':" + blanks + "'|u1', 'fortran_order': False, 'shape': (3," + blanks +
+                                "4), }\n", 12));
+  EXPECT_EQ(h.shape, (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(h.dtype, at::kByte);
+  const auto error_of = [&](const std::string& dict) {
+    try {
+      read(record_of(dict, 12));
+    } catch (const me::InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of("{'descr': '|u1', 'shape': (" + blanks + "\n").find("has no shape"), std::string::npos);
+  EXPECT_NE(error_of("{'descr': '|u1" + blanks + "\n").find("has no dtype"), std::string::npos);
+  EXPECT_NE(error_of("{'descr': '|u1', 'fortran_order':  True, 'shape': (12,), }").find("Fortran order"), std::string::npos);
+}
+
 TEST_F(DatasetTest, SampleIsDeterministicDistinctAndSorted) {
   const me::data::SampleSpec s{40, 11};
   const auto a = me::sample_indices(1000, s), b = me::sample_indices(1000, s);

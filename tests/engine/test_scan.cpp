@@ -187,6 +187,46 @@ TEST(CodeCheck, FileAccessAnywhereIsCritical) {
   EXPECT_TRUE(check_code("    y = torch.saved_tensor(x)\n    z = self.save\n", "c.py").empty());
 }
 
+TEST(CodeCheck, StateMethodShapes) {
+  const auto setstate = [](const std::string& line) {
+    return check_code("  def __setstate__(self, state: Tuple[Tensor]) -> NoneType:\n    " + line + "\n", "c.py");
+  };
+  EXPECT_TRUE(setstate("self.w = (state)[12]").empty());
+  EXPECT_TRUE(setstate("self.w = state").empty());
+  EXPECT_EQ(setstate("self.w = (state)[x]").size(), 1u);
+  EXPECT_EQ(setstate("self.w = state.x").size(), 1u);
+  EXPECT_EQ(setstate("self.w = (state)[1] ").size(), 0u);  // trailing blanks are trimmed
+  const auto getstate = [](const std::string& line) {
+    return check_code("  def __getstate__(self) -> Tuple[Tensor]:\n    " + line + "\n", "c.py");
+  };
+  for (const char* ok : {"return w", "return (a, b)", "return (a,)", "w = self.w"})
+    EXPECT_TRUE(getstate(ok).empty()) << ok;
+  for (const char* bad : {"return (a, )", "return (a,b)", "return f(a)", "w = self.w.x", "return ()"})
+    EXPECT_EQ(getstate(bad).size(), 1u) << bad;
+}
+
+// Lines and names of hundreds of kilobytes (an archive controls them) are matched without
+// recursion per character, which overflowed the stack with std::regex.
+TEST(CodeCheck, VeryLongLinesAndNamesAreMatchedWithoutRecursion) {
+  const std::string name(400000, 'a');
+  EXPECT_EQ(check_code("    x = " + name + " + torch.load  (p)\n", "c.py").size(), 1u);
+  EXPECT_EQ(check_code("  def __getstate__(self):\n    return (" + name + ", " + name + ")\n", "c.py").size(), 0u);
+  EXPECT_EQ(check_code("  def __setstate__(self, s):\n    " + name + "." + name + " = " + name + "\n", "c.py").size(),
+            0u);
+  EXPECT_TRUE(expected_record("code/" + name + "/" + name + ".py"));
+  EXPECT_FALSE(expected_record("extra/" + name + "/x"));
+}
+
+TEST(Archive, ExpectedRecordNames) {
+  for (const char* ok : {"data.pkl", "version", ".data/version", "data/0", "constants/12", "traced_inputs/3",
+                         ".data/7.storage", "extra/model.json", "code/__torch__.py", "code/__torch__/a.b/c.py",
+                         "code/__torch__.py.debug_pkl"})
+    EXPECT_TRUE(expected_record(ok)) << ok;
+  for (const char* bad : {"data/x", "data/", "data/1/2", ".data/x.storage", ".data/1.storagex", "extra/", "extra/a/b",
+                          "code/.py", "code/a//b.py", "code/a-b.py", "code/a.pyc", "evil.so", "code/a.py.debug"})
+    EXPECT_FALSE(expected_record(bad)) << bad;
+}
+
 TEST(ScanBytes, ScansBuffersAsItScansFiles) {
   // A protocol-2 pickle of posix.system: the same finding from memory as from a file.
   const auto p2 = "\x80\x02" "cposix\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."s;
