@@ -57,16 +57,19 @@ def test_probes_1e9_is_refused_before_the_evaluation(tmp_path, demo):
 
 def test_work_far_over_the_evaluation_timeout_is_refused_before_it_starts(tmp_path, demo):
     # Within the hard limits, but 10000 steps × 100 restarts over the demo's 450 samples is hours of work
-    # against the default evaluation timeout of 1 h.
+    # (4.5e8 gradient passes) against an evaluation timeout of 30 s: some hundred times over on any machine.
     attack = {"type": "pgd", "epsilon": 0.03, "steps": 10000, "restarts": 100}
-    proc = run("validate", _job(tmp_path, demo, [attack]), "--device", "cpu", timeout=120)
+    isolation = manifest("ProcessIsolation", "isolation", {"isolation": [{"type": "process"}, {"type": "memory"}],
+                                                           "timeouts": {"evaluation": "30s"}})
+    proc = run("validate", _job(tmp_path, demo, [attack], extra_docs=[isolation]), "--device", "cpu", timeout=120)
     line = _refused(proc, "spec.attacks[0]", "pgd eps=0.03", "the evaluation timeout", "measured on model 'digits-cnn'")
     assert "adversarial" not in proc.stderr.replace(line, "")  # no attack began
     _nothing_written(tmp_path)
 
 
 def test_work_far_over_the_job_budget_is_refused_and_work_near_it_runs(tmp_path, demo):
-    attack = {"type": "pgd", "epsilon": 0.03, "steps": 2000}
+    # 10000 steps × 10 restarts over 450 samples (4.5e7 gradient passes) is many minutes against 10 s.
+    attack = {"type": "pgd", "epsilon": 0.03, "steps": 10000, "restarts": 10}
     proc = run("validate", _job(tmp_path, demo, [attack], job_extra={"budget": "10s"}), "--device", "cpu", timeout=120)
     _refused(proc, "spec.attacks[0]", "the job's budget", "10 s")
     _nothing_written(tmp_path)
