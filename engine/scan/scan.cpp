@@ -15,6 +15,13 @@
 
 namespace modelgate::engine::scan {
 namespace fs = std::filesystem;
+namespace {
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+}  // namespace
 
 bool expected_record(const std::string& rest) {
   static const std::set<std::string_view> fixed = {
@@ -31,8 +38,8 @@ bool expected_record(const std::string& rest) {
   if (!c.lit("code/")) return false;
   // code/([\w.]+/)*[\w.]+\.py(\.debug_pkl)?
   std::string_view path = c.rest();
-  if (path.size() >= 10 && path.substr(path.size() - 10) == ".debug_pkl") path.remove_suffix(10);
-  if (path.size() < 3 || path.substr(path.size() - 3) != ".py") return false;
+  if (ends_with(path, ".debug_pkl")) path.remove_suffix(10);
+  if (!ends_with(path, ".py")) return false;
   size_t start = 0;
   while (start <= path.size()) {
     const auto slash = std::min(path.find('/', start), path.size());
@@ -150,9 +157,6 @@ class IstreamSource : public ByteSource {
   std::istream& in_;
 };
 
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 bool is_pickle_record(const std::string& rest) { return ends_with(rest, ".pkl") || ends_with(rest, ".debug_pkl"); }
 
