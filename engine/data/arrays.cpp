@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zip.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <utility>
@@ -253,7 +254,16 @@ std::unique_ptr<Source> open_pt(const DatasetSpec& spec, uint64_t memory_budget)
   auto get = [&](const char* key) {
     auto it = dict.find(c10::IValue(std::string(key)));
     if (it == dict.end() || !it->value().isTensor()) bad(file, fmt::format("no tensor '{}' in the dict", key));
-    return it->value().toTensor();
+    auto t = it->value().toTensor();
+    // A view may declare more elements than its storage holds (stride 0, as expand() makes):
+    // a 1-element storage with a [10^9, 3, 32, 32] shape is a few bytes in the file and
+    // terabytes once converted. Only what the file stores is accepted.
+    const auto stored = t.has_storage() ? t.storage().nbytes() : 0;
+    if (t.numel() > 0 && static_cast<uint64_t>(t.numel()) > stored / std::max<uint64_t>(t.element_size(), 1))
+      bad(file, fmt::format("'{}' declares {} elements over a storage of {} bytes (an expanded view); save it "
+                            "with .contiguous()",
+                            key, t.numel(), stored));
+    return t;
   };
   const auto x = get("inputs");
   check_pixel_array(file, "inputs", x.scalar_type(), x.sizes().vec());

@@ -242,3 +242,24 @@ def test_a_pt_dataset_with_a_dangerous_global_is_refused_before_loading(tmp_path
     assert "system" in line
     assert not marker.exists()
     _nothing_written(tmp_path)
+
+
+def test_a_pt_dataset_of_expanded_views_is_refused_before_it_is_converted(tmp_path, demo):
+    """A stride-0 view declares as many elements as it likes over a one-element storage: the file
+    is a few hundred bytes, the converted array 2.5 GB. (Found by fuzz_pt_dataset: libFuzzer's
+    2 GiB limit.) Refused on what the file stores, before any conversion."""
+    import torch
+
+    n = 200_000
+    inputs = torch.zeros(1).as_strided((n, 1, 56, 56), (0, 0, 0, 0))
+    labels = torch.zeros(1, dtype=torch.long).as_strided((n,), (0,))
+    hostile = tmp_path / "expanded.pt"
+    torch.save({"inputs": inputs, "labels": labels}, hostile)
+    assert hostile.stat().st_size < 4096
+    job = write_job(tmp_path, job_text(demo["model"], hostile, [{"type": "fgsm", "epsilon": 0.03}],
+                                       location=str(tmp_path / "reports")))
+    code, err, peak = peak_rss_mb("validate", job, "--device", "cpu")
+    assert code == 3, err
+    assert "expanded.pt" in err and "'inputs' declares 627200000 elements over a storage of 4 bytes" in err, err
+    assert peak < 1000, f"peak {peak:.0f} MB"
+    _nothing_written(tmp_path)
