@@ -222,9 +222,16 @@ int run_cli(int argc, char** argv) {
   auto* dataset = app.add_subcommand("dataset", "Show what validate reads from a job's dataset, and export it as .npy");
   dataset->add_option("job", dsa.job, "Job file (its ValidationJob spec.dataset)")->required();
   dataset->add_option("--export", dsa.export_dir, "Write the samples as DIR/inputs.npy (float32 N×C×H×W in [0, 1]) and DIR/labels.npy");
+  dataset->add_option("--corrupt", dsa.corrupt, "Export the samples under one of the corruption benchmark's 19 corruptions "
+                      "(gaussian_noise, fog, jpeg_compression, ...), as validate applies it");
+  dataset->add_option("--severity", dsa.severity, "The corruption's severity, 1 to 5")->check(CLI::Range(1, 5));
+  dataset->add_option("--parameters", dsa.parameters, "The benchmark's parameter table: cifar or imagenet (default: cifar up to 64 px, imagenet above)")
+      ->check(CLI::IsMember({"cifar", "imagenet"}));
+  dataset->add_option("--seed", dsa.seed, "The corruption's seed (default: the job's spec.seed, as validate uses)");
   dataset->add_flag("--json", dsa.json, "Print JSON instead of text");
   dataset->footer("Reads the dataset exactly as validate does (format, layout, limit, sample, resize, centre crop, skipped\n"
-                  "images) and checks every label and value; no model is loaded.\n"
+                  "images) and checks every label and value; no model is loaded. With --corrupt, the export holds the\n"
+                  "samples as the RobustnessTesting test of that type and severity sees them (the same seed and stream).\n"
                   "Exit codes: 0 readable, 3 invalid input (named with the file and the sample), 4 failure.");
 
   SignArgs sga;

@@ -84,6 +84,10 @@ struct InspectArgs {
 struct DatasetArgs {
   std::string job;         ///< a job file whose spec.dataset is read
   std::string export_dir;  ///< write inputs.npy and labels.npy here (empty: not written)
+  std::string corrupt;     ///< export under this benchmark corruption (empty: clean)
+  int severity = 0;        ///< its severity, 1..5
+  std::string parameters;  ///< cifar or imagenet (empty: by image size)
+  std::optional<uint64_t> seed;  ///< the corruption's seed (default: the job's spec.seed)
   bool json = false;
 };
 

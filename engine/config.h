@@ -54,6 +54,14 @@ struct BaselineSpec {
   Severity severity = Severity::high;
 };
 
+/// RobustnessTesting spec.baseline: the model the corruption benchmark's CE and mCE are relative
+/// to, one of the job's models or a model of an earlier report.
+struct BenchmarkBaselineSpec {
+  std::string model;                ///< its name (in the report: default, its only model)
+  std::filesystem::path report;     ///< empty: a model of this job
+  std::string manifest;             ///< the RobustnessTesting manifest that sets it
+};
+
 /// An InferenceMonitoring manifest: latency and error-rate figures of the clean pass.
 struct InferenceMonitoringSpec {
   std::string manifest;
@@ -113,6 +121,7 @@ struct JobConfig {
   std::filesystem::path report_location;  ///< resolved folder for timestamped reports
   std::vector<AttackPlan> attacks;          ///< one per (attack, ε), in job order
   std::vector<CorruptionPlan> corruptions;  ///< one per (corruption, level), in job order
+  std::optional<BenchmarkBaselineSpec> benchmark_baseline;  ///< RobustnessTesting spec.baseline
   std::map<Severity, Action> actions;  ///< severity → action (seed: critical block, high review)
   /// The action a finding of severity `s` takes: the mapped one, else warn.
   Action action_for(Severity s) const;

@@ -106,16 +106,7 @@ void read_corrupted(const Doc& d, const YAML::Node& ds, const std::string& p, co
     s.corruptions = data::stored_corruptions(s.path);  // none when the folder is not there yet: opening it says so
   }
   if (const auto& n = ds["severities"]) {
-    const auto one = [&](const YAML::Node& v, const std::string& f) {
-      const auto level = integer(d, v, f, 1, data::kStoredSeverities);
-      if (std::find(s.severities.begin(), s.severities.end(), level) != s.severities.end())
-        d.fail(v, f, fmt::format("severity {} is listed twice", level));
-      s.severities.push_back(level);
-    };
-    if (n.IsSequence() && n.size() > 0)
-      for (size_t i = 0; i < n.size(); ++i) one(n[i], fmt::format("{}severities[{}]", p, i));
-    else if (n.IsScalar()) one(n, p + "severities");
-    else d.fail(n, p + "severities", "expected 1 to 5, or a list such as [1, 3, 5]");
+    s.severities = severity_levels(d, n, p + "severities", data::kStoredSeverities);
   } else {
     for (int64_t level = 1; level <= data::kStoredSeverities; ++level) s.severities.push_back(level);
   }
@@ -173,8 +164,8 @@ void read_dataset(const Doc& d, const YAML::Node& ds, const fs::path& base, JobC
         CorruptionPlan plan;
         plan.kind = CorruptionKind::stored;
         plan.source = fmt::format("{}: spec.dataset ({}.npy)", d.label, c);
-        plan.stored = c;
-        plan.stored_severity = level;
+        plan.name = c;
+        plan.corruption_severity = level;
         job.corruptions.push_back(plan);
       }
   }

@@ -2,6 +2,7 @@
 
 #include "engine/limits.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -81,6 +82,21 @@ std::vector<double> number_list(const Doc& d, const YAML::Node& n, const std::st
     out.push_back(number_in(d, n, field, lo, hi, true));
   }
   return out;
+}
+
+std::vector<int64_t> severity_levels(const Doc& d, const YAML::Node& n, const std::string& field, int64_t highest) {
+  std::vector<int64_t> levels;
+  const auto one = [&](const YAML::Node& v, const std::string& f) {
+    const auto level = integer(d, v, f, 1, highest);
+    if (std::find(levels.begin(), levels.end(), level) != levels.end())
+      d.fail(v, f, fmt::format("severity {} is listed twice", level));
+    levels.push_back(level);
+  };
+  if (n.IsSequence() && n.size() > 0)
+    for (size_t i = 0; i < n.size(); ++i) one(n[i], fmt::format("{}[{}]", field, i));
+  else if (n.IsScalar()) one(n, field);
+  else d.fail(n, field, fmt::format("expected 1 to {}, or a list such as [1, 3, 5]", highest));
+  return levels;
 }
 
 Severity severity(const Doc& d, const YAML::Node& n, const std::string& field) {

@@ -56,6 +56,8 @@ std::string text(const Doc& d, const YAML::Node& n, const std::string& field);
 /// A scalar or a list of them, each in (lo, hi].
 std::vector<double> number_list(const Doc& d, const YAML::Node& n, const std::string& field, double lo, double hi);
 Severity severity(const Doc& d, const YAML::Node& n, const std::string& field);
+/// Corruption severities: 1..`highest`, or a list of them without repeats.
+std::vector<int64_t> severity_levels(const Doc& d, const YAML::Node& n, const std::string& field, int64_t highest);
 Action action(const Doc& d, const YAML::Node& n, const std::string& field);
 /// "8Gi", "512Mi", "1G", "4096" (bytes): a size as Kubernetes writes it.
 uint64_t byte_size(const Doc& d, const YAML::Node& n, const std::string& field);

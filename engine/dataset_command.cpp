@@ -1,5 +1,6 @@
 // `modelgate dataset JOB.yaml`: what validate would read from the job's dataset, without
 // loading any model; --export writes it as float32 .npy arrays.
+#include "corruptions/benchmark.h"
 #include "engine/commands.h"
 #include "engine/config.h"
 #include "engine/data/npy.h"
@@ -61,10 +62,33 @@ class NpyWriter {
   int fd_ = -1;
 };
 
+struct Corrupting {
+  corruptions::Corruption corruption;
+  int severity;
+  std::optional<corruptions::Table> table;
+  uint64_t seed;
+};
+
+std::optional<Corrupting> corrupting(const DatasetArgs& args, uint64_t job_seed) {
+  if (args.corrupt.empty()) {
+    if (args.severity || !args.parameters.empty()) throw InputError("--severity and --parameters go with --corrupt");
+    return std::nullopt;
+  }
+  if (args.export_dir.empty()) throw InputError("--corrupt applies to what --export writes: give --export DIR");
+  const auto c = corruptions::corruption_from(args.corrupt);
+  if (!c) throw InputError(fmt::format("--corrupt: '{}' is not one of the corruption benchmark's names", args.corrupt));
+  if (!corruptions::implemented(*c))
+    throw InputError(fmt::format("--corrupt: {} is not implemented in this version of modelgate yet", args.corrupt));
+  if (!args.severity) throw InputError("--corrupt needs --severity 1..5");
+  return Corrupting{*c, args.severity, args.parameters.empty() ? std::nullopt : corruptions::table_from(args.parameters),
+                    args.seed.value_or(job_seed)};
+}
+
 }  // namespace
 
 int cmd_dataset(const DatasetArgs& args, const Progress& progress) {
   const auto job = load_job(args.job);
+  const auto corrupt = corrupting(args, job.seed);
   if (!args.export_dir.empty()) {
     std::error_code ec;
     if (fs::exists(args.export_dir, ec) && !fs::is_directory(args.export_dir, ec))
@@ -81,6 +105,7 @@ int cmd_dataset(const DatasetArgs& args, const Progress& progress) {
                                  "corruption files are .npy already",
                                  data.path.string()));
   const auto shape = data.sample_shape();
+  const auto table = corrupt ? corrupt->table.value_or(corruptions::table_for(shape[1], shape[2])) : corruptions::Table::cifar;
   const auto labels = data.labels(0, data.size());
   const auto counts = at::bincount(labels);
   std::vector<int64_t> per_class(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + counts.numel());
@@ -108,13 +133,19 @@ int cmd_dataset(const DatasetArgs& args, const Progress& progress) {
     constexpr int64_t kBatch = 256;
     for (int64_t first = 0; first < data.size(); first += kBatch) {
       const int64_t len = std::min(kBatch, data.size() - first);
-      inputs.write(data.inputs(first, len));
+      auto x = data.inputs(first, len);
+      // Sample i of the set draws from stream i, as validate's batches do.
+      if (corrupt) x = corruptions::corrupt(x, corrupt->corruption, corrupt->severity, table, corrupt->seed, first);
+      inputs.write(x);
       progress.tick("export", first + len, data.size(), 0);
     }
     out_labels.write(labels);
     inputs.finish();
     out_labels.finish();
     j["exported"] = {(dir / "inputs.npy").string(), (dir / "labels.npy").string()};
+    if (corrupt)
+      j["corruption"] = {{"name", args.corrupt}, {"severity", corrupt->severity},
+                         {"parameters", corruptions::to_string(table)}, {"seed", corrupt->seed}};
   }
   if (args.json) {
     std::cout << j.dump(2) << "\n";
@@ -133,6 +164,9 @@ int cmd_dataset(const DatasetArgs& args, const Progress& progress) {
   for (const auto& f : data.skipped_names) fmt::print("  skipped      {}\n", f);
   fmt::print("  peak memory  {:.0f} MiB\n", static_cast<double>(peak) / 1048576.0);
   if (j.contains("exported")) fmt::print("  exported     {}\n", fmt::join(j["exported"].get<std::vector<std::string>>(), ", "));
+  if (corrupt)
+    fmt::print("  corruption   {} severity={} ({} parameters, seed {})\n", args.corrupt, corrupt->severity,
+               corruptions::to_string(table), corrupt->seed);
   return 0;
 }
 

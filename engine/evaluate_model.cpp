@@ -3,6 +3,7 @@
 #include "attacks/apgd.h"
 #include "attacks/corruptions.h"
 #include "attacks/pgd.h"
+#include "corruptions/benchmark.h"
 #include "engine/evaluator.h"
 #include "engine/monitoring.h"
 #include "fingerprint/fingerprint.h"
@@ -72,18 +73,25 @@ AttackOutcome run_attack(ModelEvaluator& eval, const AttackPlan& plan, const std
 }
 
 CorruptionOutcome run_corruption(ModelEvaluator& eval, const CorruptionPlan& plan, uint64_t seed) {
+  auto settled = plan;  // a benchmark corruption's table, settled by the image size unless the job sets it
   const Score s = eval.score(plan.description(), [&](const at::Tensor& x, const at::Tensor&, int64_t first) {
-    return plan.kind == CorruptionKind::gaussian_noise ? attacks::gaussian_noise(x, plan.level, seed, first)
-                                                       : attacks::gaussian_blur(x, plan.kernel, plan.sigma);
+    switch (plan.kind) {
+      case CorruptionKind::gaussian_noise: return attacks::gaussian_noise(x, plan.level, seed, first);
+      case CorruptionKind::gaussian_blur: return attacks::gaussian_blur(x, plan.kernel, plan.sigma);
+      default: break;
+    }
+    if (!settled.table) settled.table = corruptions::table_for(x.size(2), x.size(3));
+    return corruptions::corrupt(x, *corruptions::corruption_from(plan.name), static_cast<int>(plan.corruption_severity),
+                                *settled.table, seed, first);
   });
-  return {plan, {s.correct, s.total}, s.seconds};
+  return {settled, {s.correct, s.total}, s.seconds};
 }
 
 // A stored corruption: its block of the corrupted-npy folder, read as the clean set is (the same
 // limit and sample), scored as it is.
 CorruptionOutcome run_stored(ModelEvaluator& eval, const CorruptionPlan& plan, const data::DatasetSpec& spec) {
   auto one = spec;
-  one.block = data::CorruptedBlock{plan.stored, plan.stored_severity};
+  one.block = data::CorruptedBlock{plan.name, plan.corruption_severity};
   const Dataset block = open_dataset(one);
   const Score s = eval.score(plan.description(), [](const at::Tensor& x, const at::Tensor&, int64_t) { return x; }, false, &block);
   return {plan, {s.correct, s.total}, s.seconds};

@@ -18,6 +18,7 @@ std::string to_string(CorruptionKind k) {
     case CorruptionKind::gaussian_noise: return "gaussian_noise";
     case CorruptionKind::gaussian_blur: return "gaussian_blur";
     case CorruptionKind::stored: return "stored";
+    case CorruptionKind::benchmark: return "benchmark";
   }
   return "?";
 }
@@ -55,13 +56,15 @@ std::string AttackPlan::settings() const {
 std::string AttackPlan::check() const { return fmt::format("adversarial/{}/eps={}", name(), number_text(epsilon)); }
 
 std::string CorruptionPlan::description() const {
-  if (kind == CorruptionKind::stored) return fmt::format("{} severity={} (stored)", stored, stored_severity);
+  if (kind == CorruptionKind::stored) return fmt::format("{} severity={} (stored)", name, corruption_severity);
+  if (kind == CorruptionKind::benchmark) return fmt::format("{} severity={}", name, corruption_severity);
   if (kind == CorruptionKind::gaussian_noise) return fmt::format("noise level={}", number_text(level));
   return fmt::format("blur {}x{} sigma={:.3g}", kernel, kernel, sigma);
 }
 
 std::string CorruptionPlan::check() const {
-  if (kind == CorruptionKind::stored) return fmt::format("robustness/stored/{}/severity={}", stored, stored_severity);
+  if (kind == CorruptionKind::stored) return fmt::format("robustness/stored/{}/severity={}", name, corruption_severity);
+  if (kind == CorruptionKind::benchmark) return fmt::format("robustness/{}/severity={}", name, corruption_severity);
   if (kind == CorruptionKind::gaussian_noise) return fmt::format("robustness/gaussian_noise/level={}", number_text(level));
   return fmt::format("robustness/gaussian_blur/kernel={}", kernel);
 }

@@ -3,6 +3,7 @@
 // (corruption, level), every default and enum settled by engine/config. The runner executes
 // them and the renderers describe them; nothing downstream reads the job file's strings.
 #include "attacks/options.h"
+#include "corruptions/benchmark.h"
 #include "engine/severity.h"
 
 #include <cstdint>
@@ -43,9 +44,11 @@ struct AttackPlan {
   std::string check() const;
 };
 
-/// gaussian_noise and gaussian_blur are applied by modelgate; stored corruptions are read from a
-/// corrupted-npy folder (spec.dataset), already applied.
-enum class CorruptionKind { gaussian_noise, gaussian_blur, stored };
+/// gaussian_noise and gaussian_blur are the seed's noise and blur tests; benchmark is one of the
+/// corruption benchmark's 19 at a severity (corruptions/benchmark.h); all three are applied by
+/// modelgate. Stored corruptions are read from a corrupted-npy folder (spec.dataset), already
+/// applied.
+enum class CorruptionKind { gaussian_noise, gaussian_blur, stored, benchmark };
 std::string to_string(CorruptionKind k);
 
 /// One corruption at one level.
@@ -56,15 +59,17 @@ struct CorruptionPlan {
   double level = 0;      ///< gaussian_noise: standard deviation
   int64_t kernel = 0;    ///< gaussian_blur: k of the k×k kernel
   double sigma = 0;      ///< gaussian_blur: the sigma used (OpenCV's default for k when not given)
-  std::string stored;            ///< stored: the corruption's file stem ("fog" for fog.npy)
-  int64_t stored_severity = 0;   ///< stored: 1..5, the block of the file
+  std::string name;  ///< benchmark: one of the 19 names; stored: the file stem ("fog" for fog.npy)
+  int64_t corruption_severity = 0;  ///< benchmark and stored: 1..5 (stored: the block of the file)
+  /// benchmark: the parameter table; unset in a job until the run settles it by image size.
+  std::optional<corruptions::Table> table;
   std::optional<double> min_accuracy;
   Severity severity = Severity::high;
 
-  /// "noise level=0.1", "blur 3x3 sigma=0.8" or "fog severity=3 (stored)".
+  /// "noise level=0.1", "blur 3x3 sigma=0.8", "fog severity=3" or "fog severity=3 (stored)".
   std::string description() const;
-  /// "robustness/gaussian_noise/level=0.1", "robustness/gaussian_blur/kernel=3" or
-  /// "robustness/stored/fog/severity=3".
+  /// "robustness/gaussian_noise/level=0.1", "robustness/gaussian_blur/kernel=3",
+  /// "robustness/fog/severity=3" or "robustness/stored/fog/severity=3".
   std::string check() const;
 };
 

@@ -51,6 +51,30 @@ struct CorruptionOutcome {
   double seconds = 0;
 };
 
+/// One corruption of the benchmark on one model: its error per severity evaluated and, against
+/// the baseline, CE = Σ E / Σ E_base and relative CE = Σ (E − E_clean) / Σ (E_base − E_clean,base),
+/// summed over the severities both have (Hendrycks and Dietterich, 2019). Unset where the
+/// denominator is not positive (a baseline without errors, or one the corruption does not degrade).
+struct BenchmarkRow {
+  std::string name;
+  bool in_mean = true;             ///< one of the 15 mCE averages
+  std::vector<int64_t> severities;
+  std::vector<double> errors;      ///< 1 − accuracy, per severity
+  std::optional<double> ce, relative_ce;
+};
+
+/// The corruption benchmark's summary of a model: benchmark entries (generated or stored) by
+/// corruption; mCE and relative mCE, the means of CE and relative CE over the 15 that have them;
+/// the unnormalised mean error over every entry of the 15.
+struct BenchmarkSummary {
+  std::string baseline;                 ///< "model NAME" or "report PATH, model NAME"; "" for none
+  std::optional<double> clean_error, baseline_clean_error;
+  std::vector<BenchmarkRow> rows;       ///< in the benchmark's order
+  std::optional<double> mce, relative_mce;
+  std::optional<double> mean_error;
+  bool complete = false;                ///< all 15 at all five severities (and the baseline has them)
+};
+
 /// The fingerprint as a validation report summarises it.
 struct FingerprintSummary {
   std::string root_sha256, arch_sha256;
@@ -159,6 +183,7 @@ struct ModelResult {
   Count clean;
   std::vector<AttackOutcome> attacks;
   std::vector<CorruptionOutcome> corruptions;
+  std::optional<BenchmarkSummary> benchmark;  ///< when it has corruption benchmark entries
   std::optional<FingerprintSummary> fingerprint;
   std::optional<InferenceFigures> inference;
   std::optional<ResourceFigures> resources;

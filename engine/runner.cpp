@@ -1,5 +1,6 @@
 #include "engine/runner.h"
 
+#include "engine/benchmark_summary.h"
 #include "engine/dataset.h"
 #include "engine/device.h"
 #include "engine/errors.h"
@@ -133,6 +134,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
   }
   std::optional<JobResult> baseline;
   auto baseline_info = find_baseline(job, options, baseline);
+  const auto benchmark_baseline = read_benchmark_baseline(job);
   const Dataset data = open_dataset(job.dataset);
   check_models_fit(job, data);
   // Each model is scanned before it is loaded; one the scan blocks is never loaded, and its
@@ -234,6 +236,7 @@ RunResult run_job(const JobConfig& job, const RunOptions& options) {
     models[i].reset();  // the worker exits: its memory is not held while the next model runs
   }
 
+  attach_benchmark_summaries(job, benchmark_baseline, out.models);
   out.permissions = check_permissions(job, key_files);
   for (auto& [model, f] : permission_findings(job, out.permissions)) {
     // A named copy: lambdas capture structured bindings only from C++20 (clang refuses in C++17).

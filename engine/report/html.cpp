@@ -73,21 +73,42 @@ std::vector<CorruptionChart> corruption_charts(const ModelResult& m) {
   for (const auto& c : m.corruptions) {
     const bool noise = c.plan.kind == CorruptionKind::gaussian_noise;
     const bool stored = c.plan.kind == CorruptionKind::stored;
+    const bool by_severity = stored || c.plan.kind == CorruptionKind::benchmark;
     const auto kind = to_string(c.plan.kind);
     auto [it, added] = index.emplace(kind, out.size());
     if (added)
-      out.push_back({stored ? "Accuracy on the stored corruptions" : noise ? "Accuracy under Gaussian noise" : "Accuracy under Gaussian blur",
-                     stored ? "severity" : noise ? "standard deviation σ" : "kernel size k (k×k)", {}});
+      out.push_back({stored ? "Accuracy on the stored corruptions"
+                     : by_severity ? "Accuracy under the corruption benchmark"
+                     : noise ? "Accuracy under Gaussian noise" : "Accuracy under Gaussian blur",
+                     by_severity ? "severity" : noise ? "standard deviation σ" : "kernel size k (k×k)", {}});
     auto& chart = out[it->second];
-    const auto name = stored ? c.plan.stored : kind;
+    const auto name = by_severity ? c.plan.name : kind;
     auto series = std::find_if(chart.series.begin(), chart.series.end(), [&](const ChartSeries& s) { return s.name == name; });
     if (series == chart.series.end()) series = chart.series.insert(chart.series.end(), ChartSeries{name, {}});
-    series->points.emplace_back(stored ? static_cast<double>(c.plan.stored_severity)
+    series->points.emplace_back(by_severity ? static_cast<double>(c.plan.corruption_severity)
                                 : noise ? c.plan.level
                                         : static_cast<double>(c.plan.kernel),
                                 c.score.accuracy());
   }
   return out;
+}
+
+// The corruption benchmark: error per severity, CE and relative CE per corruption, then mCE.
+std::string benchmark_table(const BenchmarkSummary& b) {
+  const auto opt = [](const std::optional<double>& v) { return v ? pct(*v) : std::string("–"); };
+  std::string s = fmt::format("<h3>Corruption benchmark</h3>\n<p>mCE <strong>{}</strong>, relative mCE {}, mean error {}{}{}</p>\n",
+                              opt(b.mce), opt(b.relative_mce), opt(b.mean_error),
+                              b.baseline.empty() ? " (no baseline: CE needs one)" : " against " + e(b.baseline),
+                              b.complete ? "" : "; not every corruption and severity was evaluated");
+  s += "<table><tr><th>corruption</th><th>errors by severity</th><th>CE</th><th>relative CE</th></tr>\n";
+  for (const auto& r : b.rows) {
+    std::string errors;
+    for (size_t i = 0; i < r.errors.size(); ++i)
+      errors += fmt::format("{}{}: {}", i ? ", " : "", r.severities[i], pct(r.errors[i]));
+    s += fmt::format("<tr><td>{}{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n", e(r.name),
+                     r.in_mean ? "" : " (held out)", errors, opt(r.ce), opt(r.relative_ce));
+  }
+  return s + "</table>\n";
 }
 
 std::string model_section(const ModelResult& m) {
@@ -130,6 +151,7 @@ std::string model_section(const ModelResult& m) {
                        c.score.total, c.seconds);
     s += "</table>\n";
   }
+  if (m.benchmark) s += benchmark_table(*m.benchmark);
   if (m.inference || m.resources) {
     s += "<h3>Monitoring</h3>\n<table>\n";
     if (m.inference) {

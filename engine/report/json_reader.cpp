@@ -114,8 +114,9 @@ std::optional<attacks::Norm> norm_of(const std::string& s) {
   if (s == "l2") return attacks::Norm::l2;
   return std::nullopt;
 }
+std::optional<corruptions::Table> table_of(const std::string& s) { return corruptions::table_from(s); }
 std::optional<CorruptionKind> corruption_kind(const std::string& s) {
-  for (auto k : {CorruptionKind::gaussian_noise, CorruptionKind::gaussian_blur, CorruptionKind::stored})
+  for (auto k : {CorruptionKind::gaussian_noise, CorruptionKind::gaussian_blur, CorruptionKind::stored, CorruptionKind::benchmark})
     if (s == to_string(k)) return k;
   return std::nullopt;
 }
@@ -170,11 +171,19 @@ AttackOutcome read_attack(const Reader& rd, const json& j, const std::string& pa
 
 CorruptionOutcome read_corruption(const Reader& rd, const json& j, const std::string& path) {
   CorruptionOutcome c;
-  c.plan.kind = rd.choice<CorruptionKind>(j, "corruption", path, corruption_kind, "gaussian_noise, gaussian_blur or stored");
+  c.plan.kind = rd.choice<CorruptionKind>(j, "corruption", path, corruption_kind, "gaussian_noise, gaussian_blur, stored or benchmark");
   c.plan.manifest = rd.text(j, "manifest", path);
-  if (c.plan.kind == CorruptionKind::stored) {
-    c.plan.stored = rd.text(j, "name", path);
-    c.plan.stored_severity = rd.integer(j, "severity", path, 1);
+  if (c.plan.kind == CorruptionKind::stored || c.plan.kind == CorruptionKind::benchmark) {
+    c.plan.name = rd.text(j, "name", path);
+    c.plan.corruption_severity = rd.integer(j, "severity", path, 1);
+  }
+  if (c.plan.kind == CorruptionKind::benchmark) {
+    const auto known = corruptions::corruption_from(c.plan.name);
+    if (!known) rd.fail(path + ".name", "'" + c.plan.name + "' is not one of the corruption benchmark's names");
+    if (c.plan.corruption_severity > 5) rd.fail(path + ".severity", "expected 1 to 5");
+    c.plan.table = rd.choice<corruptions::Table>(j, "parameters", path, table_of, "cifar or imagenet");
+  } else if (c.plan.kind == CorruptionKind::stored) {
+    // name and severity are all it has
   } else if (c.plan.kind == CorruptionKind::gaussian_noise) {
     c.plan.level = rd.number(j, "level", path);
   } else {
@@ -223,6 +232,40 @@ LatencyStats read_latency(const Reader& rd, const json& j, const std::string& pa
 std::optional<int64_t> optional_integer(const Reader& rd, const json& j, const std::string& key, const std::string& path) {
   if (rd.field(j, key, path).is_null()) return std::nullopt;
   return rd.integer(j, key, path);
+}
+
+std::optional<double> optional_number(const Reader& rd, const json& j, const std::string& key, const std::string& path) {
+  if (rd.field(j, key, path).is_null()) return std::nullopt;
+  return rd.number(j, key, path);
+}
+
+BenchmarkSummary read_benchmark(const Reader& rd, const json& j, const std::string& path) {
+  BenchmarkSummary b;
+  b.baseline = rd.optional_text(j, "baseline", path).value_or("");
+  b.clean_error = optional_number(rd, j, "cleanError", path);
+  b.baseline_clean_error = optional_number(rd, j, "baselineCleanError", path);
+  b.mce = optional_number(rd, j, "mce", path);
+  b.relative_mce = optional_number(rd, j, "relativeMce", path);
+  b.mean_error = optional_number(rd, j, "meanError", path);
+  b.complete = rd.boolean(j, "complete", path);
+  const auto& rows = rd.array(j, "corruptions", path);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto p = fmt::format("{}.corruptions[{}]", path, i);
+    BenchmarkRow r;
+    r.name = rd.text(rows[i], "name", p);
+    r.in_mean = rd.boolean(rows[i], "inMean", p);
+    r.severities = rd.integers(rows[i], "severities", p);
+    const auto& errors = rd.array(rows[i], "errors", p);
+    for (size_t k = 0; k < errors.size(); ++k) {
+      if (!errors[k].is_number()) rd.fail(fmt::format("{}.errors[{}]", p, k), "expected a number");
+      r.errors.push_back(errors[k].get<double>());
+    }
+    if (r.errors.size() != r.severities.size()) rd.fail(p + ".errors", "expected one error per severity");
+    r.ce = optional_number(rd, rows[i], "ce", p);
+    r.relative_ce = optional_number(rd, rows[i], "relativeCe", p);
+    b.rows.push_back(std::move(r));
+  }
+  return b;
 }
 
 void read_monitoring(const Reader& rd, const json& j, const std::string& path, ModelResult& m) {
@@ -320,6 +363,8 @@ ModelResult read_model(const Reader& rd, const json& j, const std::string& path)
   const auto& rob = rd.array(j, "robustness", path);
   for (size_t i = 0; i < rob.size(); ++i)
     m.corruptions.push_back(read_corruption(rd, rob[i], fmt::format("{}.robustness[{}]", path, i)));
+  if (j.contains("corruptionBenchmark"))
+    m.benchmark = read_benchmark(rd, rd.object(j, "corruptionBenchmark", path), path + ".corruptionBenchmark");
   if (!rd.field(j, "fingerprint", path).is_null())
     m.fingerprint = read_fingerprint(rd, rd.object(j, "fingerprint", path), path + ".fingerprint");
   if (j.contains("monitoring")) read_monitoring(rd, rd.object(j, "monitoring", path), path + ".monitoring", m);

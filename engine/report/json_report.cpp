@@ -54,9 +54,10 @@ Json attack_json(const AttackOutcome& a) {
 
 Json corruption_json(const CorruptionOutcome& c) {
   Json j{{"corruption", to_string(c.plan.kind)}, {"manifest", c.plan.manifest}};
-  if (c.plan.kind == CorruptionKind::stored) {
-    j["name"] = c.plan.stored;
-    j["severity"] = c.plan.stored_severity;
+  if (c.plan.kind == CorruptionKind::stored || c.plan.kind == CorruptionKind::benchmark) {
+    j["name"] = c.plan.name;
+    j["severity"] = c.plan.corruption_severity;
+    if (c.plan.table) j["parameters"] = corruptions::to_string(*c.plan.table);
   } else if (c.plan.kind == CorruptionKind::gaussian_noise) {
     j["level"] = c.plan.level;
   } else {
@@ -151,6 +152,21 @@ Json scan_json(const ScanSummary& s) {
           {"graphNodes", s.graph_nodes}, {"accepted", std::move(accepted)}, {"isolation", std::move(isolation)}};
 }
 
+Json benchmark_json(const BenchmarkSummary& b) {
+  Json rows = Json::array();
+  for (const auto& r : b.rows)
+    rows.push_back({{"name", r.name}, {"inMean", r.in_mean}, {"severities", r.severities}, {"errors", r.errors},
+                    {"ce", optional_json(r.ce)}, {"relativeCe", optional_json(r.relative_ce)}});
+  return {{"baseline", b.baseline.empty() ? Json() : Json(b.baseline)},
+          {"cleanError", optional_json(b.clean_error)},
+          {"baselineCleanError", optional_json(b.baseline_clean_error)},
+          {"mce", optional_json(b.mce)},
+          {"relativeMce", optional_json(b.relative_mce)},
+          {"meanError", optional_json(b.mean_error)},
+          {"complete", b.complete},
+          {"corruptions", std::move(rows)}};
+}
+
 Json model_json(const ModelResult& m) {
   Json adversarial = Json::array(), robustness = Json::array(), findings = Json::array();
   for (const auto& a : m.attacks) adversarial.push_back(attack_json(a));
@@ -173,6 +189,7 @@ Json model_json(const ModelResult& m) {
   j["clean"] = {{"correct", m.clean.correct}, {"total", m.clean.total}, {"accuracy", m.clean.accuracy()}};
   j["adversarial"] = std::move(adversarial);
   j["robustness"] = std::move(robustness);
+  if (m.benchmark) j["corruptionBenchmark"] = benchmark_json(*m.benchmark);
   j["fingerprint"] = m.fingerprint ? fingerprint_json(*m.fingerprint) : Json();
   j["monitoring"] = monitoring_json(m);
   j["scan"] = m.scan ? scan_json(*m.scan) : Json();

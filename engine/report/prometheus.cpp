@@ -76,16 +76,26 @@ std::string prometheus_text(const JobResult& r) {
   out += header("modelgate_corruption_accuracy", "Share of samples the model classifies correctly under the corruption.");
   for (const auto& m : r.models)
     for (const auto& c : m.corruptions) {
-      const bool stored = c.plan.kind == CorruptionKind::stored;
-      const auto level = stored ? std::to_string(c.plan.stored_severity)
+      const bool stored = c.plan.kind == CorruptionKind::stored, benchmark = c.plan.kind == CorruptionKind::benchmark;
+      const auto level = stored || benchmark ? std::to_string(c.plan.corruption_severity)
                          : c.plan.kind == CorruptionKind::gaussian_noise
                              ? number_text(c.plan.level)
                              : fmt::format("{0}x{0} sigma={1:.3g}", c.plan.kernel, c.plan.sigma);
+      const auto corruption = stored ? "stored/" + c.plan.name : benchmark ? c.plan.name : to_string(c.plan.kind);
       out += series("modelgate_corruption_accuracy",
-                    {{"job", job}, {"model", m.name}, {"corruption", stored ? "stored/" + c.plan.stored : to_string(c.plan.kind)},
-                     {"level", level}},
+                    {{"job", job}, {"model", m.name}, {"corruption", corruption}, {"level", level}},
                     c.score.accuracy());
     }
+
+  out += header("modelgate_corruption_mce",
+                "The corruption benchmark's mean corruption error against the baseline model (1 = as the baseline).");
+  for (const auto& m : r.models)
+    if (m.benchmark && m.benchmark->mce)
+      out += series("modelgate_corruption_mce", {{"job", job}, {"model", m.name}}, *m.benchmark->mce);
+  out += header("modelgate_corruption_mean_error", "The corruption benchmark's unnormalised mean error over its entries.");
+  for (const auto& m : r.models)
+    if (m.benchmark && m.benchmark->mean_error)
+      out += series("modelgate_corruption_mean_error", {{"job", job}, {"model", m.name}}, *m.benchmark->mean_error);
 
   out += header("modelgate_findings", "Findings of the run by severity and the action it maps to (model \"\": the job's own).");
   auto findings = [&](const std::string& model, const std::vector<Finding>& list) {

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "reference"))
 
 def _run_script(*args):
     proc = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
-                          timeout=300, cwd=REPO_ROOT)
+                          timeout=600, cwd=REPO_ROOT)
     if proc.returncode != 0:
         pytest.fail(f"{args[0]} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
 
@@ -34,6 +34,14 @@ def demo():
     """Paths of the demo model and data (scripts/make_demo.py; fast when present)."""
     _run_script(REPO_ROOT / "scripts" / "make_demo.py")
     return {"model": DEMO_MODEL, "npz": DEMO_NPZ, "pt": DEMO_PT}
+
+
+@pytest.fixture(scope="session")
+def examples(demo):
+    """The example jobs' data and colour model (scripts/make_examples.py; fast when present)."""
+    _run_script(REPO_ROOT / "scripts" / "make_examples.py")
+    return {"cifar": REPO_ROOT / "configs" / "data" / "examples" / "test_batch.bin",
+            "model": REPO_ROOT / "configs" / "models" / "digits_rgb32.pt"}
 
 
 @pytest.fixture(scope="session")

@@ -176,8 +176,9 @@ def load_report(path, proc=None, models=None):
             assert math.isclose(e["robustAccuracy"], e["correct"] / e["total"], abs_tol=1e-9)
             assert e["seconds"] >= 0
         for e in m.get("robustness", []):
-            assert e["corruption"] in ("gaussian_noise", "gaussian_blur", "stored")
-            assert (e["corruption"] == "stored") == ("name" in e and "severity" in e)
+            assert e["corruption"] in ("gaussian_noise", "gaussian_blur", "stored", "benchmark")
+            assert (e["corruption"] in ("stored", "benchmark")) == ("name" in e and "severity" in e)
+            assert (e["corruption"] == "benchmark") == ("parameters" in e)
             assert math.isclose(e["accuracy"], e["correct"] / e["total"], abs_tol=1e-9)
             assert e["seconds"] >= 0
         skipped = {k["section"] for k in m.get("skipped", [])}

@@ -401,15 +401,6 @@ def test_input_shape_must_match_the_samples(tmp_path, demo):
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "configs" / "datasets").glob("*.yaml"))
 
 
-@pytest.fixture(scope="module")
-def examples(demo):
-    import subprocess
-    import sys
-    script = Path(__file__).resolve().parents[2] / "scripts" / "make_examples.py"
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
 @pytest.mark.parametrize("job", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_jobs_run(tmp_path, examples, job):
     proc = run("validate", job, "--report", tmp_path / "r.json")
