@@ -2,7 +2,7 @@
 // implemented corruption at severity 3, on 3×32×32 (CIFAR's table) and 3×224×224 (ImageNet's)
 // batches of smooth random images. bench/corruption_agreement.py runs it beside imagecorruptions
 // on the same image sizes and cores. Wall-clock times (samples run on ATen's thread pool).
-// Run: build/bench/bench_corruptions --benchmark_min_time=0.5s
+// Run: build/bench/bench_corruptions --benchmark_min_time=0.5
 #include "corruptions/benchmark.h"
 
 #include <ATen/CPUGeneratorImpl.h>
